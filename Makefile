@@ -12,10 +12,12 @@ CORE_OBJS   = src/core/fi_error.o src/core/distance.o
 SQL_OBJS    = src/faceid.o src/embedding.o
 # Index access method.
 HNSW_OBJS   =
+# Verification head: face_verify, face_verify_train (LAPACK through dlopen).
+VERIFY_OBJS = src/verify.o
 
-OBJS        = $(CORE_OBJS) $(SQL_OBJS) $(HNSW_OBJS)
+OBJS        = $(CORE_OBJS) $(SQL_OBJS) $(HNSW_OBJS) $(VERIFY_OBJS)
 DATA        = sql/faceid--$(EXTVERSION).sql
-REGRESS     = embedding
+REGRESS     = embedding verify
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
