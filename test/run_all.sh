@@ -47,9 +47,14 @@ regress() {
 	pg_virtualenv -v 15 make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; return 1; }
 }
 
+verifier_dump() {
+	pg_virtualenv -v 15 bash test/verifier_dump.sh
+}
+
 suite "build and install" build_install
 suite "core unit tests" core_tests
 suite "pg_regress" regress
+suite "verifier dump/restore" verifier_dump
 
 echo
 if [ $failed -gt 0 ]; then
