@@ -51,10 +51,15 @@ verifier_dump() {
 	pg_virtualenv -v 15 bash test/verifier_dump.sh
 }
 
+verifier_cache() {
+	pg_virtualenv -v 15 bash test/verifier_cache.sh
+}
+
 suite "build and install" build_install
 suite "core unit tests" core_tests
 suite "pg_regress" regress
 suite "verifier dump/restore" verifier_dump
+suite "verifier cache invalidation" verifier_cache
 
 echo
 if [ $failed -gt 0 ]; then
