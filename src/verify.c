@@ -49,6 +49,7 @@
 #define TRAIN_MIN_PAIRS		10
 #define TRAIN_MAX_ITER		50
 #define TRAIN_FETCH			1000
+#define TRAIN_BLOCK			2048	/* rows per dsyrk call */
 
 /* Columns of faceid_verifier, in the order the extension script creates them. */
 #define ATT_NAME			1
@@ -610,7 +611,8 @@ train_objective(const TrainData *td, const double *theta, double l2)
 /*
  * Gradient g and Hessian H (column-major, lower triangle) of the objective
  * at theta.  H = sum_i z_i z_i^T with z_i = sqrt(p_i (1 - p_i) / n) x_i, by
- * dsyrk on the scratch matrix zbuf, plus 2 l2 on the weights' diagonal.
+ * dsyrk over blocks of TRAIN_BLOCK rows in the scratch zbuf (so memory does
+ * not grow with n), plus 2 l2 on the weights' diagonal.
  */
 static void
 train_derivatives(const TrainData *td, const double *theta, double l2,
@@ -622,28 +624,34 @@ train_derivatives(const TrainData *td, const double *theta, double l2,
 				zero = 0.0;
 
 	memset(g, 0, sizeof(double) * np);
-	for (int i = 0; i < td->n; i++)
+	for (int start = 0; start < td->n; start += TRAIN_BLOCK)
 	{
-		const double *row = td->x + (size_t) i * np;
-		double	   *zr = zbuf + (size_t) i * np;
-		double		p = sigmoid(dot_row(row, theta));
-		double		r = p - td->y[i];
-		double		s = sqrt(p * (1.0 - p) / td->n);
+		int			rows = Min(TRAIN_BLOCK, td->n - start);
 
-		for (int k = 0; k < np; k++)
+		for (int j = 0; j < rows; j++)
 		{
-			g[k] += r * row[k];
-			zr[k] = s * row[k];
+			const double *row = td->x + (size_t) (start + j) * np;
+			double	   *zr = zbuf + (size_t) j * np;
+			double		p = sigmoid(dot_row(row, theta));
+			double		r = p - td->y[start + j];
+			double		s = sqrt(p * (1.0 - p) / td->n);
+
+			for (int k = 0; k < np; k++)
+			{
+				g[k] += r * row[k];
+				zr[k] = s * row[k];
+			}
 		}
+		lapack->dsyrk("L", "N", &np, &rows, &one, zbuf, &np,
+					  start == 0 ? &zero : &one, h, &np, 1, 1);
 	}
 	for (int k = 0; k < np; k++)
 		g[k] /= td->n;
 	for (int k = 0; k < FI_DIM; k++)
+	{
 		g[k] += 2.0 * l2 * theta[k];
-
-	lapack->dsyrk("L", "N", &np, &td->n, &one, zbuf, &np, &zero, h, &np, 1, 1);
-	for (int k = 0; k < FI_DIM; k++)
 		h[k * np + k] += 2.0 * l2;
+	}
 }
 
 /*
@@ -692,7 +700,7 @@ train_solve(const double *h, const double *g, double *step)
 static int
 train_newton(const TrainData *td, double l2, double *theta)
 {
-	double	   *zbuf = palloc_extended(sizeof(double) * VERIFY_NPARAM * td->n, MCXT_ALLOC_HUGE);
+	double	   *zbuf = palloc(sizeof(double) * VERIFY_NPARAM * TRAIN_BLOCK);
 	double	   *h = palloc(sizeof(double) * VERIFY_NPARAM * VERIFY_NPARAM);
 	double		g[VERIFY_NPARAM],
 				step[VERIFY_NPARAM],
