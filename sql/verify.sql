@@ -73,6 +73,29 @@ SELECT round(bias::numeric, 4) AS bias, max(abs(w)) < 1e-5 AS w_zero
 FROM faceid_verifier, unnest(weights) w WHERE name = 'regress_prior' GROUP BY bias;
 SELECT round(face_verify(vemb(1), vemb(2), 'regress_prior')::numeric, 4) AS p_prior;
 
+-- Optimality on overlapping classes: at the stored head the gradient of
+-- mean log-loss + l2 |w|^2 (bias not penalised), computed here in SQL,
+-- vanishes; the penalty term is not negligible, so a wrong objective
+-- (sum instead of mean, no or a wrong penalty, a penalised bias) fails.
+CREATE TABLE vnoisy AS
+SELECT i, a, (SELECT array_agg(x + ((CASE WHEN i % 2 = 0 THEN 0.05 ELSE 0.12 END) * (1 + sin(i * k)))::real ORDER BY k)
+              FROM unnest(a::real[]) WITH ORDINALITY u(x, k))::faceembedding AS b,
+       (i % 2 = 0) <> (i % 7 = 0) AS same
+FROM (SELECT i, vemb(i) AS a FROM generate_series(1, 200) i) s;
+SELECT pairs, accuracy < 1 AS overlapping
+FROM face_verify_train('regress_kkt', 'SELECT a, b, same FROM vnoisy', 0.01);
+WITH h AS (SELECT weights, bias FROM faceid_verifier WHERE name = 'regress_kkt'),
+f AS (SELECT p.i, p.same, u.k, abs(u.x::float8 - u.y::float8) AS x
+      FROM vnoisy p, unnest(p.a::real[], p.b::real[]) WITH ORDINALITY u(x, y, k)),
+r AS (SELECT f.i, 1 / (1 + exp(-(sum(h.weights[f.k] * f.x) + h.bias))) - f.same::int AS r
+      FROM f, h GROUP BY f.i, f.same, h.bias),
+g AS (SELECT f.k, avg(r.r * f.x) + 2 * 0.01 * h.weights[f.k] AS g, 2 * 0.01 * h.weights[f.k] AS penalty
+      FROM f JOIN r USING (i), h GROUP BY f.k, h.weights[f.k])
+SELECT max(abs(g)) < 1e-6 AS weights_gradient_zero,
+       (SELECT abs(avg(r)) < 1e-6 FROM r) AS bias_gradient_zero,
+       max(abs(penalty)) > 1e-3 AS penalty_matters
+FROM g;
+
 -- Replacing a head: face_verify sees the new weights in the same session
 -- (the backend cache is invalidated by the write).
 SELECT round(face_verify(vemb(3), vemb(3, 0.1), 'regress_sep')::numeric, 3) > 0.5 AS same_before;
@@ -175,6 +198,6 @@ SELECT name, owner = current_user::regrole AS superuser_owns_it FROM faceid_veri
 
 -- Clean up.
 DELETE FROM faceid_verifier WHERE name LIKE 'regress_%';
-DROP TABLE vsecret, vpairs;
+DROP TABLE vsecret, vpairs, vnoisy;
 DROP FUNCTION vemb(int, real);
 DROP ROLE regress_verify_alice, regress_verify_bob;
