@@ -628,6 +628,7 @@ train_derivatives(const TrainData *td, const double *theta, double l2,
 	{
 		int			rows = Min(TRAIN_BLOCK, td->n - start);
 
+		CHECK_FOR_INTERRUPTS();
 		for (int j = 0; j < rows; j++)
 		{
 			const double *row = td->x + (size_t) (start + j) * np;
