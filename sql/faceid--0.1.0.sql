@@ -138,3 +138,18 @@ CREATE AGGREGATE avg(faceembedding) (
 	INITCOND = '{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}',
 	PARALLEL = SAFE
 );
+
+------------------------------------------------------------------------
+-- The engine: model file, kernels, counters; photos to encodings.
+-- They read GUCs and the model file, so they are STABLE, not IMMUTABLE.
+------------------------------------------------------------------------
+CREATE FUNCTION faceid_info() RETURNS TABLE(key text, value text)
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION faceid_info() IS 'version, model file, BLAS library and kernel set, CPU features';
+CREATE FUNCTION faceid_stats() RETURNS TABLE(images_decoded bigint, detector_runs bigint, encoder_runs bigint, ms_total float8)
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION faceid_stats() IS 'counters of this backend since it started';
+
+CREATE FUNCTION face_embed_crop(image bytea) RETURNS faceembedding
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION face_embed_crop(bytea) IS 'encoding of a photo that is already a face crop (no detection)';
