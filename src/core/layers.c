@@ -4,6 +4,8 @@
  */
 #include "layers.h"
 
+#include "gemm_small.h"
+
 /*
  * The element-wise loops here (channels innermost, unknown trip counts) are
  * only vectorised by GCC at -O3; -O2 (the PGXS default) leaves them scalar.
@@ -174,9 +176,12 @@ fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *o
 		if (fi_cancelled(c))
 			return fi_set_error(err, FI_CANCELLED, "canceled");
 		im2col(cv, in, wout, oy0, oy1, col);
-		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
-				  m, cv->cout, (int) kcols, 1.0f, col, (int) kcols,
-				  cv->w, cv->cout, 0.0f, y, cv->cout);
+		if (fi_gemm_small_ok(m, cv->cout, (int) kcols))
+			fi_gemm_small(m, cv->cout, (int) kcols, col, cv->w, y);
+		else
+			bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
+					  m, cv->cout, (int) kcols, 1.0f, col, (int) kcols,
+					  cv->w, cv->cout, 0.0f, y, cv->cout);
 		bias_act(y, (size_t) m, cv->cout, cv->b, cv->act);
 	}
 	return FI_OK;
