@@ -1,6 +1,6 @@
 /*
  * gemm_small.c
- *	  Few-row sgemm with AVX-512: register blocks of 6 rows x 64 columns
+ *	  Small-M sgemm with AVX-512: register blocks of 6 rows x 64 columns
  *	  (24 zmm accumulators), B read straight from the weights, one FMA chain
  *	  per accumulator along k (in order).
  */
@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_M 24				/* above this OpenBLAS's packed kernels win */
+#define MAX_M 320			/* measured: above ~300 rows OpenBLAS's packed kernels win */
+#ifndef PF
+#define PF 16				/* prefetch distance in rows of B */
+#endif				/* above this OpenBLAS's packed kernels win */
 
 static int	g_state = -1;		/* -1 unknown, 0 off, 1 on */
 
@@ -54,6 +57,10 @@ block_##MR(int k, int n, const float *a, const float *b, float *c) \
 					b1 = _mm512_loadu_ps(br + 16), \
 					b2 = _mm512_loadu_ps(br + 32), \
 					b3 = _mm512_loadu_ps(br + 48); \
+		_mm_prefetch((const char *) (br + PF * n), _MM_HINT_T0); \
+		_mm_prefetch((const char *) (br + PF * n + 16), _MM_HINT_T0); \
+		_mm_prefetch((const char *) (br + PF * n + 32), _MM_HINT_T0); \
+		_mm_prefetch((const char *) (br + PF * n + 48), _MM_HINT_T0); \
 		_Pragma("GCC unroll 8") \
 		for (int i = 0; i < MR; i++) \
 		{ \

@@ -1,10 +1,11 @@
 /*
  * gemm_small.h
- *	  Our own sgemm for the few-rows case the late conv layers produce
- *	  (C[M][N] = A[M][K] * B[K][N] with M <= ~16, e.g. 4x4 or 3x3 outputs
- *	  against 256x2304 weights).  OpenBLAS packs B on every call, which costs
- *	  as much as the arithmetic when M is this small; this kernel streams B
- *	  straight from the weights.  AVX-512 only; the sgemm path stays the
+ *	  Our own sgemm for the small-M convs of the later layers
+ *	  (C[M][N] = A[M][K] * B[K][N] with M <= 320 output pixels, N a multiple
+ *	  of 64: 17x17, 8x8, 4x4, 3x3 and 1x1 outputs against up to 2304x256
+ *	  weights).  OpenBLAS packs B on every call, which costs as much as the
+ *	  arithmetic when M is this small; this kernel reads B in place with
+ *	  software prefetch.  AVX-512 only; the sgemm path stays the
  *	  reference (and the fallback) and is measured against it.
  */
 #ifndef FI_GEMM_SMALL_H
