@@ -7,7 +7,9 @@
 #include "gemm_small.h"
 
 /* the row loops must be unrolled so the accumulators live in registers */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize ("O3", "unroll-loops")
+#endif
 
 #include <immintrin.h>
 #include <stdlib.h>

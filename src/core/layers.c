@@ -10,7 +10,9 @@
  * The element-wise loops here (channels innermost, unknown trip counts) are
  * only vectorised by GCC at -O3; -O2 (the PGXS default) leaves them scalar.
  */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize ("O3")
+#endif
 
 #include <math.h>
 #include <string.h>
@@ -110,19 +112,25 @@ im2col(const fi_conv *cv, const fi_tensor *in, int wout, int oy0, int oy1, float
 			for (int ky = 0; ky < k; ky++, dst += (size_t) k * cin)
 			{
 				int			iy = oy * cv->stride - cv->pad.top + ky;
-				const float *src = in->data + ((size_t) iy * in->w + ix0) * cin;
+				const float *row;
 
 				if (iy < 0 || iy >= in->h)
+				{
 					memset(dst, 0, (size_t) k * cin * sizeof(float));
-				else if (inside)	/* the k taps of a row are contiguous */
-					memcpy(dst, src, (size_t) k * cin * sizeof(float));
+					continue;
+				}
+				row = in->data + (size_t) iy * in->w * cin;
+				if (inside)		/* the k taps of a row are contiguous */
+					memcpy(dst, row + (size_t) ix0 * cin, (size_t) k * cin * sizeof(float));
 				else
 					for (int kx = 0; kx < k; kx++)
 					{
-						if (ix0 + kx < 0 || ix0 + kx >= in->w)
+						int			ix = ix0 + kx;
+
+						if (ix < 0 || ix >= in->w)
 							memset(dst + kx * cin, 0, cin * sizeof(float));
 						else
-							memcpy(dst + kx * cin, src + kx * cin, cin * sizeof(float));
+							memcpy(dst + kx * cin, row + (size_t) ix * cin, cin * sizeof(float));
 					}
 			}
 		}

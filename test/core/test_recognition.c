@@ -584,9 +584,9 @@ test_gemm_small(const fi_model *m, fi_workspace *ws)
 
 	srand(42);
 	for (int i = 0; i < 320 * k; i++)
-		a[i] = (float) rand() / RAND_MAX - 0.5f;
+		a[i] = (float) ((double) rand() / RAND_MAX) - 0.5f;
 	for (int i = 0; i < k * n; i++)
-		b[i] = ((float) rand() / RAND_MAX - 0.5f) * 0.05f;
+		b[i] = ((float) ((double) rand() / RAND_MAX) - 0.5f) * 0.05f;
 	for (size_t t = 0; t < sizeof(ms) / sizeof(ms[0]); t++)
 	{
 		int			mm = ms[t];
