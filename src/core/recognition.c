@@ -8,7 +8,9 @@
 #include "layers.h"
 
 /* vectorise the element-wise loops at -O3 (see layers.c) */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize ("O3")
+#endif
 
 #include <stdio.h>
 

@@ -3,7 +3,8 @@
 #   Build test/bench/bench_recognition into build/bench/ and run it twice in
 #   separate processes: with the kernel set faceid picks from cpuid
 #   (OPENBLAS_CORETYPE unset) and with OPENBLAS_CORETYPE=Prescott (what
-#   OpenBLAS 0.3.21 falls back to on CPUs it does not know).  Needs
+#   OpenBLAS 0.3.21 falls back to on CPUs it does not know), plus the
+#   sgemm-only reference path (FACEID_OWN_KERNELS=0).  Needs
 #   build/faceid_weights.bin (src/tools/fetch_weights.sh, then
 #   node src/tools/convert_weights.js) or FACEID_WEIGHTS.
 set -eu
@@ -14,6 +15,8 @@ ${CC:-cc} -O2 -g -std=gnu11 -Wall -I"$repo/src/core" -o "$out/bench_recognition"
 	"$repo/test/bench/bench_recognition.c" "$repo"/src/core/*.c -ldl -lm
 echo "== auto (OPENBLAS_CORETYPE unset: faceid picks from cpuid)"
 env -u OPENBLAS_CORETYPE "$out/bench_recognition" "$@"
+echo "== auto kernel set, sgemm only (FACEID_OWN_KERNELS=0: the library reference path)"
+env -u OPENBLAS_CORETYPE FACEID_OWN_KERNELS=0 "$out/bench_recognition" "$@"
 echo "== OPENBLAS_CORETYPE=Prescott (OpenBLAS 0.3.21's fallback on unknown CPUs)"
 OPENBLAS_CORETYPE=Prescott "$out/bench_recognition" "$@"
 if [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "$OPENBLAS_CORETYPE" != Prescott ]; then

@@ -11,6 +11,7 @@
  *	  src/tools/convert_weights.js).
  */
 #include "blas.h"
+#include "gemm_small.h"
 #include "layers.h"
 #include "model.h"
 #include "preprocess.h"
@@ -565,6 +566,68 @@ test_cancel(const fi_model *m, fi_workspace *ws)
 	free(img.rgb);
 }
 
+/* Own few-row kernel vs OpenBLAS sgemm on random matrices, and on the net. */
+static void
+test_gemm_small(const fi_model *m, fi_workspace *ws)
+{
+	const fi_blas *bl = fi_blas_get();
+	int			n = 256,
+				k = 2304;
+	static const int ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 16, 17, 23, 24, 63, 64, 65,
+	289, 320};
+	float	   *a = malloc(sizeof(float) * 320 * k),
+			   *b = malloc(sizeof(float) * k * n),
+			   *c1 = malloc(sizeof(float) * 320 * n),
+			   *c2 = malloc(sizeof(float) * 320 * n);
+	double		worst = 0;
+	int			shapes = 0;
+
+	srand(42);
+	for (int i = 0; i < 320 * k; i++)
+		a[i] = (float) ((double) rand() / RAND_MAX) - 0.5f;
+	for (int i = 0; i < k * n; i++)
+		b[i] = ((float) ((double) rand() / RAND_MAX) - 0.5f) * 0.05f;
+	for (size_t t = 0; t < sizeof(ms) / sizeof(ms[0]); t++)
+	{
+		int			mm = ms[t];
+
+		if (!fi_gemm_small_ok(mm, n, k))
+			continue;
+		fi_gemm_small(mm, n, k, a, b, c1);
+		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS, mm, n, k, 1.0f,
+				  a, k, b, n, 0.0f, c2, n);
+		for (int i = 0; i < mm * n; i++)
+			worst = fmax(worst, fabs((double) c1[i] - c2[i]));
+		shapes++;
+	}
+	if (shapes == 0)
+		check(true, "own small-M kernel not used on this CPU (no AVX-512): sgemm only");
+	else
+		check(worst <= 1e-5, "own small-M kernel == sgemm on %d shapes (M 1..320 x 256 x 2304): "
+			  "max|diff| %.3g", shapes, worst);
+	free(a);
+	free(b);
+	free(c1);
+	free(c2);
+	{
+		fi_image	img = make_pattern(150, 150);
+		float		o1[FI_REC_DIM],
+					o2[FI_REC_DIM];
+		double		d = 0;
+		fi_error	err = {0};
+
+		fi_gemm_small_enable(false);
+		fi_recognition_embed(m, ws, &img, NULL, o1, NULL, &err);
+		fi_gemm_small_enable(true);
+		fi_recognition_embed(m, ws, &img, NULL, o2, NULL, &err);
+		for (int i = 0; i < FI_REC_DIM; i++)
+			d += ((double) o1[i] - o2[i]) * ((double) o1[i] - o2[i]);
+		check(sqrt(d) <= 1e-5, "descriptor with sgemm only vs with own kernels: distance %.3g",
+			  sqrt(d));
+		free(img.rgb);
+	}
+}
+
 /* Copy src to dst, first len bytes, optionally xor one byte at `flip`. */
 static bool
 copy_file(const char *src, const char *dst, long len, long flip)
@@ -697,6 +760,7 @@ main(void)
 	test_layers(m, ws, golden_dir);
 	test_photos(m, ws, golden_dir);
 	test_cancel(m, ws);
+	test_gemm_small(m, ws);
 	test_model_errors(m, weights);
 	fi_workspace_free(ws);
 	fi_model_close(m);
