@@ -160,7 +160,7 @@ sniff_format(const uint8_t *d, size_t n, fi_image_format *fmt, fi_error *err)
 	if (d[0] == 0xFF && (n == 1 || d[1] == 0xD8))
 	{
 		if (n < 4)
-			return fi_set_error(err, FI_ERR_CORRUPT, "truncated JPEG (%zu bytes)", n);
+			return fi_set_error(err, FI_ERR_CORRUPT, "truncated JPEG (%zu byte%s)", n, n == 1 ? "" : "s");
 		*fmt = FI_FORMAT_JPEG;
 		return FI_OK;
 	}
