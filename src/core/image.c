@@ -414,6 +414,9 @@ jpeg_on_error(j_common_ptr c)
 		case JERR_WIDTH_OVERFLOW:
 			jpeg_fail(c, FI_ERR_LIMIT, "JPEG too large");
 			break;
+		case JERR_NO_BACKING_STORE:
+			jpeg_fail(c, FI_ERR_LIMIT, "JPEG needs more working memory than its size allows");
+			break;
 		default:
 			jpeg_fail(c, FI_ERR_CORRUPT, "corrupt JPEG");
 			break;
@@ -499,6 +502,29 @@ cmyk_to_rgb(uint8_t *row, int w, bool inverted)
 	}
 }
 
+/*
+ * libjpeg's working-memory cap for this image: the whole-image coefficient
+ * arrays a multi-scan JPEG needs (padded to whole MCUs, 64 JCOEFs a block)
+ * plus room for the row buffers and tables.  Above it libjpeg would want a
+ * backing store and fails, so no JPEG gets memory out of proportion to the
+ * size that check_size() accepted.
+ */
+static long
+jpeg_memory_bound(j_decompress_ptr ci)
+{
+	size_t		need = 16 * 1024 * 1024 + (size_t) ci->image_width * 64 * ci->num_components;
+
+	for (int i = 0; i < ci->num_components; i++)
+	{
+		const jpeg_component_info *c = &ci->comp_info[i];
+		size_t		bw = (c->width_in_blocks + c->h_samp_factor - 1) / c->h_samp_factor * c->h_samp_factor;
+		size_t		bh = (c->height_in_blocks + c->v_samp_factor - 1) / c->v_samp_factor * c->v_samp_factor;
+
+		need += bw * bh * DCTSIZE2 * sizeof(JCOEF);
+	}
+	return need > LONG_MAX ? LONG_MAX : (long) need;
+}
+
 /* Decode the pixels after jpeg_read_header; longjmps out on libjpeg errors. */
 static fi_status
 jpeg_read_pixels(jpeg_job *job, fi_error *err)
@@ -510,8 +536,7 @@ jpeg_read_pixels(jpeg_job *job, fi_error *err)
 				h = job->height;
 
 	ci->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
-	/* progressive coefficients need ~2 bytes per sample per component */
-	ci->mem->max_memory_to_use = (long) ((size_t) w * h * 2 * (ci->num_components + 1) + 16 * 1024 * 1024);
+	ci->mem->max_memory_to_use = jpeg_memory_bound(ci);
 	jpeg_start_decompress(ci);
 	if ((int) ci->output_width != w || (int) ci->output_height != h ||
 		ci->output_components != comps)

@@ -171,7 +171,8 @@ typedef struct jpeg_spec
 	J_COLOR_SPACE jpeg_space;	/* 0: libjpeg default; JCS_YCCK to force it */
 	int			quality;
 	bool		progressive;
-	int			scan_bomb;		/* >0: a progressive script of that many... scans per coefficient */
+	bool		scan_bomb;		/* a 704-scan progressive script (grey only) */
+	bool		arith;			/* arithmetic coding instead of Huffman */
 	const uint8_t *app1;		/* APP1 payload or NULL */
 	size_t		app1_len;
 } jpeg_spec;
@@ -220,6 +221,8 @@ encode_jpeg(const uint8_t *pix, int w, int h, const jpeg_spec *spec)
 	jpeg_set_quality(&c, spec->quality ? spec->quality : 90, TRUE);
 	if (spec->progressive)
 		jpeg_simple_progression(&c);
+	if (spec->arith)
+		c.arith_code = TRUE;
 	if (spec->scan_bomb)
 	{
 		script = bomb_script(&c.num_scans);
@@ -846,7 +849,7 @@ test_progressive_jpeg(void)
 
 	{
 		uint8_t    *g = make_noise((size_t) 16 * 16, 5);
-		jpeg_spec	bs = {.comps = 1, .in_space = JCS_GRAYSCALE, .quality = 90, .scan_bomb = 1};
+		jpeg_spec	bs = {.comps = 1, .in_space = JCS_GRAYSCALE, .quality = 90, .scan_bomb = true};
 		bytes		bb = encode_jpeg(g, 16, 16, &bs);
 
 		expect_decode_error("704-scan JPEG", &bb, FI_ERR_LIMIT, "scans");
@@ -1324,6 +1327,129 @@ test_shapes(void)
 	section("1x1 JPEG/PNG, 10x100000 PNG strip, 8x65500 JPEG");
 }
 
+/* Splice: b with n bytes of ins inserted at pos. */
+static bytes
+spliced(const bytes *b, size_t pos, const void *ins, size_t n)
+{
+	bytes		t = {0};
+
+	bytes_add(&t, b->data, pos);
+	bytes_add(&t, ins, n);
+	bytes_add(&t, b->data + pos, b->len - pos);
+	return t;
+}
+
+/* Big progressive JPEGs fit libjpeg's memory cap; odd JPEG flavours get the right status. */
+static void
+test_jpeg_flavours(void)
+{
+	static const struct
+	{
+		int			w,
+					h,
+					comps;
+	}			big[] = {{1500, 1000, 3}, {65500, 8, 3}, {8, 65500, 3}, {1, 65500, 4}, {600, 400, 4}};
+	uint8_t    *pix = make_gradient(64, 48);
+	bytes		j = encode_rgb_jpeg(pix, 64, 48, 90);
+	size_t		sof = jpeg_marker(&j, 0xC0);
+	fi_image	img;
+	fi_error	err;
+
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+	{
+		int			w = big[i].w,
+					h = big[i].h,
+					c = big[i].comps;
+		uint8_t    *src = make_noise((size_t) w * h * c, 40 + (uint32_t) i);
+		jpeg_spec	s = {.comps = c, .in_space = c == 4 ? JCS_CMYK : JCS_RGB, .quality = 90, .progressive = true};
+		bytes		b = encode_jpeg(src, w, h, &s);
+
+		if (CHECK(decode(&b, &img, &err) == FI_OK, "progressive %dx%d x%d: %s", w, h, c, err.msg))
+			CHECK(img.width == w && img.height == h, "progressive %dx%d size", w, h);
+		fi_image_free(&img);
+		free(b.data);
+		free(src);
+	}
+	{
+		jpeg_spec	s = {.comps = 3, .in_space = JCS_RGB, .quality = 90, .arith = true};
+		bytes		b = encode_jpeg(pix, 64, 48, &s);
+		int			rw,
+					rh;
+		uint8_t    *ref = reference_decode(b.data, b.len, &rw, &rh);
+
+		if (CHECK(decode(&b, &img, &err) == FI_OK, "arithmetic-coded jpeg: %s", err.msg))
+			CHECK(memcmp(img.rgb, ref, (size_t) rw * rh * 3) == 0, "arithmetic-coded jpeg pixels");
+		fi_image_free(&img);
+		free(ref);
+		free(b.data);
+	}
+	if (CHECK(sof != 0, "no SOF0"))
+	{
+		bytes		t = {0};
+
+		bytes_add(&t, j.data, j.len);
+		t.data[sof + 4] = 12;	/* 12-bit samples */
+		expect_decode_error("12-bit JPEG", &t, FI_ERR_UNSUPPORTED, "precision");
+		t.data[sof + 4] = 8;
+		t.data[sof + 1] = 0xC3; /* lossless process */
+		expect_decode_error("lossless JPEG", &t, FI_ERR_UNSUPPORTED, "SOF type");
+		free(t.data);
+	}
+	{
+		bytes		t = spliced(&j, j.len - 2, "\0\0\0", 3);
+		bytes		u = spliced(&j, jpeg_marker(&j, 0xDB), "\x12\x34\x56", 3);
+
+		if (CHECK(decode(&t, &img, &err) == FI_OK, "junk before EOI: %s", err.msg))
+			CHECK(img.width == 64 && img.height == 48, "junk before EOI: size");
+		fi_image_free(&img);
+		expect_decode_error("junk between header markers", &u, FI_ERR_CORRUPT, "extraneous");
+		free(t.data);
+		free(u.data);
+	}
+	{
+		bytes		t = spliced(&j, j.len, "trailing garbage", 16);
+		bytes		p = encode_rgb_png(pix, 64, 48, false);
+		bytes		u = spliced(&p, p.len, "trailing garbage", 16);
+
+		CHECK(decode(&t, &img, &err) == FI_OK, "jpeg with data after EOI: %s", err.msg);
+		fi_image_free(&img);
+		CHECK(decode(&u, &img, &err) == FI_OK, "png with data after IEND: %s", err.msg);
+		fi_image_free(&img);
+		free(t.data);
+		free(u.data);
+		free(p.data);
+	}
+	free(j.data);
+	free(pix);
+	section("big progressive, arithmetic, 12-bit/lossless refused, junk before EOI, trailing data");
+}
+
+/* fi_image_probe: format and displayed size without decoding. */
+static void
+test_probe(void)
+{
+	uint8_t    *pix = make_quadrants(20, 12);
+	uint8_t		exif[64];
+	png_spec	s = {.color_type = PNG_COLOR_TYPE_RGB, .depth = 8, .exif = exif};
+	bytes		p;
+	fi_image_format fmt = FI_FORMAT_UNKNOWN;
+	int			w = 0,
+				h = 0;
+	fi_error	err;
+
+	s.exif_len = (int) make_exif(exif, 8, true, false);
+	p = encode_png(pix, 20, 12, &s);
+	CHECK(fi_image_probe(p.data, p.len, &fmt, &w, &h, &err) == FI_OK && fmt == FI_FORMAT_PNG &&
+		  w == 12 && h == 20, "probe png with eXIf 8: %s %dx%d", fi_image_format_name(fmt), w, h);
+	CHECK(strcmp(fi_image_format_name(FI_FORMAT_JPEG), "JPEG") == 0, "format name");
+	CHECK(fi_image_probe((const uint8_t *) "GIF89a\1\0\1\0", 10, &fmt, &w, &h, &err) == FI_ERR_UNSUPPORTED &&
+		  strstr(err.msg, "GIF") != NULL, "probe gif: %s", err.msg);
+	CHECK(fi_image_probe(p.data, 20, &fmt, &w, &h, &err) == FI_ERR_CORRUPT, "probe of a cut PNG header");
+	free(p.data);
+	free(pix);
+	section("fi_image_probe");
+}
+
 /* Directory of the golden images, or NULL when ../shared is absent. */
 static const char *
 golden_dir(char *buf, size_t n)
@@ -1429,6 +1555,8 @@ main(void)
 	test_mutations();
 	test_formats();
 	test_shapes();
+	test_jpeg_flavours();
+	test_probe();
 	test_golden();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail == 0 ? 0 : 1;
