@@ -1371,6 +1371,20 @@ test_jpeg_flavours(void)
 		free(src);
 	}
 	{
+		jpeg_spec	s = {.comps = 3, .in_space = JCS_RGB, .jpeg_space = JCS_RGB, .quality = 95};
+		bytes		b = encode_jpeg(pix, 64, 48, &s);
+		int			max;
+		double		mean;
+
+		if (CHECK(decode(&b, &img, &err) == FI_OK, "RGB-coded (Adobe transform 0) jpeg: %s", err.msg))
+		{
+			diff_stats(img.rgb, pix, (size_t) 64 * 48 * 3, &mean, &max);
+			CHECK(mean < 2.0 && max < 24, "RGB-coded jpeg vs source: mean %.2f max %d", mean, max);
+		}
+		fi_image_free(&img);
+		free(b.data);
+	}
+	{
 		jpeg_spec	s = {.comps = 3, .in_space = JCS_RGB, .quality = 90, .arith = true};
 		bytes		b = encode_jpeg(pix, 64, 48, &s);
 		int			rw,
@@ -1421,7 +1435,7 @@ test_jpeg_flavours(void)
 	}
 	free(j.data);
 	free(pix);
-	section("big progressive, arithmetic, 12-bit/lossless refused, junk before EOI, trailing data");
+	section("big progressive, RGB-coded, arithmetic, 12-bit/lossless refused, junk before EOI, trailing data");
 }
 
 /* fi_image_probe: format and displayed size without decoding. */
