@@ -44,7 +44,13 @@ core_tests() {
 
 regress() {
 	# the tree must be writable for pg_regress's results/ directory
-	pg_virtualenv -v 15 make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; return 1; }
+	pg_virtualenv -t -v 15 make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; return 1; }
+}
+
+# SQL-level checks against the reference and on labelled photos (Python,
+# Debian's psycopg); they say SKIP when ../shared is absent.
+sql_checks() {
+	pg_virtualenv -t -v 15 sh -c 'for t in test/test_*.py; do echo "--- $t"; /usr/bin/python3 "$t" || exit 1; done'
 }
 
 # The core tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -73,6 +79,7 @@ suite "build and install" build_install
 suite "core unit tests" core_tests
 suite "core unit tests (ASan+UBSan)" sanitizer_tests
 suite "pg_regress" regress
+suite "SQL checks on photos" sql_checks
 suite "TAP tests" tap_tests
 suite "fuzz smoke" fuzz_smoke
 
