@@ -5,6 +5,8 @@
  */
 #include "landmarks.h"
 
+#include "fastconv.h"
+
 #include <stdio.h>
 
 /* Workspace slots: 0 input, 1..4 out1..out4, 5 running sum, 6 depthwise scratch. */
@@ -93,7 +95,7 @@ fi_landmarks_forward(const fi_model *m, fi_workspace *ws, bool tiny, const float
 			if ((s = fi_net_tensor(m, net, "dense0/conv0/filters", 4, wsh, &cv.w, err)) != FI_OK ||
 				(s = fi_net_tensor(m, net, "dense0/conv0/bias", 1, bsh, &cv.b, err)) != FI_OK ||
 				(s = fi_ws_tensor(ws, SLOT_OUT1, x.h / 2, x.w / 2, 32, &o[0], err)) != FI_OK ||
-				(s = fi_conv2d(ws, &cv, &x, &o[0], c, err)) != FI_OK)
+				(s = fi_conv2d_smallcin(ws, &cv, &x, &o[0], c, err)) != FI_OK)
 				return s;
 		}
 		else

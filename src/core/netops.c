@@ -4,6 +4,8 @@
  */
 #include "netops.h"
 
+#include "fastconv.h"
+
 #include <math.h>
 #include <stdio.h>
 
@@ -18,7 +20,7 @@ fi_net_tensor(const fi_model *m, const char *prefix, const char *name, int ndim,
 	return fi_model_tensor(m, buf, ndim, shape, data, NULL, err);
 }
 
-/* Depthwise k x k then pointwise 1x1, through two workspace slots. */
+/* Depthwise 3x3 then pointwise 1x1: fused in row bands, else through two slots. */
 fi_status
 fi_sep_conv(fi_workspace *ws, const fi_tensor *in, int stride, fi_pads dwpad,
 			const float *dw_w, const float *dw_b, fi_act dw_act,
@@ -33,6 +35,12 @@ fi_sep_conv(fi_workspace *ws, const fi_tensor *in, int stride, fi_pads dwpad,
 	fi_tensor	mid;
 	fi_status	s;
 
+	if (fi_sep_conv_fusable(&dw, &pw, in))
+	{
+		if ((s = fi_ws_tensor(ws, out_slot, ho, wo, cout, out, err)) != FI_OK)
+			return s;
+		return fi_sep_conv_fused(ws, &dw, &pw, in, out, c, err);
+	}
 	if ((s = fi_ws_tensor(ws, tmp_slot, ho, wo, in->c, &mid, err)) != FI_OK)
 		return s;
 	if ((s = fi_dwconv2d(&dw, in, &mid, c, err)) != FI_OK)

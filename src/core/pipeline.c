@@ -140,6 +140,7 @@ fi_face_landmarks(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *o
 		f->landmarks[i][1] = pts[2 * i + 1] + oy;
 	}
 	f->has_landmarks = true;
+	f->landmarks_faceapi = opts->faceapi_landmark_quirk;
 	return FI_OK;
 }
 
@@ -173,10 +174,18 @@ fi_faceapi_descriptor_rect(const fi_face *f, double *x, double *y, double *w, do
 				size,
 				refx,
 				refy;
+	double		sx = f->landmarks_faceapi ? 0 : f->x - f->landmark_crop.x,
+				sy = f->landmarks_faceapi ? 0 : f->y - f->landmark_crop.y;
 
 	lm_mean(f->landmarks, 36, 42, &lex, &ley);
 	lm_mean(f->landmarks, 42, 48, &rex, &rey);
 	lm_mean(f->landmarks, 48, 68, &mx, &my);
+	lex += sx;
+	rex += sx;
+	mx += sx;
+	ley += sy;
+	rey += sy;
+	my += sy;
 	d = (hypot(mx - lex, my - ley) + hypot(mx - rex, my - rey)) / 2;
 	size = floor(d / 0.45);
 	refx = (lex + rex + mx) / 3;

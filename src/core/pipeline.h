@@ -58,6 +58,7 @@ typedef struct fi_face
 				h;				/* detector box, not clipped */
 	double		landmarks[FI_LM_POINTS][2];
 	bool		has_landmarks;
+	bool		landmarks_faceapi;	/* landmarks carry face-api's shift (quirk) */
 	fi_rect		landmark_crop;	/* spec 6.2 */
 	fi_rect		descriptor_crop;	/* spec 6.4 (faceapi alignment only) */
 	bool		has_descriptor;
@@ -106,7 +107,11 @@ fi_rect		fi_clip_floor(double x, double y, double w, double h, int W, int H);
 fi_status	fi_face_landmarks(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
 							  fi_face *f, const fi_cancel *c, fi_error *err);
 
-/* spec 6.4 descriptor rect (before clip_floor) from f's landmarks. */
+/*
+ * spec 6.4 descriptor rect (before clip_floor) from f's landmarks, taken in
+ * face-api's convention (box-origin shift) whatever f->landmarks_faceapi says,
+ * so the faceapi alignment always reproduces face-api's crop.
+ */
 void		fi_faceapi_descriptor_rect(const fi_face *f, double *x, double *y, double *w,
 									   double *h);
 

@@ -5,6 +5,7 @@
  */
 #include "ssd.h"
 
+#include "fastconv.h"
 #include "preprocess.h"
 
 #include <math.h>
@@ -222,7 +223,7 @@ fi_ssd_forward(const fi_ssd *ssd, fi_workspace *ws, const float *input, float *b
 		ssd->conv0_w, ssd->conv0_b, FI_ACT_RELU6};
 
 		if ((s = fi_ws_tensor(ws, slot, 256, 256, 32, &x, err)) != FI_OK ||
-			(s = fi_conv2d(ws, &cv, &in, &x, c, err)) != FI_OK)
+			(s = fi_conv2d_smallcin(ws, &cv, &in, &x, c, err)) != FI_OK)
 			return s;
 		fi_hook(hook, hook_arg, "conv_0", &x);
 	}

@@ -6,6 +6,7 @@
  */
 #include "tinyface.h"
 
+#include "fastconv.h"
 #include "preprocess.h"
 
 #include <math.h>
@@ -43,7 +44,7 @@ fi_tinyface_forward(const fi_model *m, fi_workspace *ws, const float *input, int
 		(s = fi_net_tensor(m, "tiny", "conv0/bias", 1, bsh, &cv.b, err)) != FI_OK)
 		return s;
 	if ((s = fi_ws_tensor(ws, SLOT_A, size - 2, size - 2, 16, &a, err)) != FI_OK ||
-		(s = fi_conv2d(ws, &cv, &in, &a, c, err)) != FI_OK)
+		(s = fi_conv2d_smallcin(ws, &cv, &in, &a, c, err)) != FI_OK)
 		return s;
 	fi_hook(hook, hook_arg, "conv0", &a);
 	if ((s = fi_ws_tensor(ws, SLOT_B, (a.h + 1) / 2, (a.w + 1) / 2, 16, &b, err)) != FI_OK)

@@ -7,7 +7,8 @@
  *	  (full and tiny net) within 5e-2 px, descriptors within 1e-3 (Euclidean).
  *	  A floored crop may differ from the golden one by 1 px (spec 9); then the
  *	  difference is asserted to be at most 1 px and the next step runs on the
- *	  golden crop.  Also: the one-call API agrees with the steps, the
+ *	  golden crop.  Also: the one-call API (true landmark positions) agrees
+ *	  with the steps, the
  *	  similarity alignment, the retry on a frame-filling face, many faces.
  */
 #include "minijson.h"
@@ -153,7 +154,7 @@ check_pipeline(fi_pipeline *p, const fi_image *img, const char *tag, const jnode
 		fi_pipeline_opts o = *opts;
 
 		o.alignment = FI_ALIGN_FACEAPI;
-		o.faceapi_landmark_quirk = true;
+		o.faceapi_landmark_quirk = false;	/* true positions; the crop must not change */
 		o.retry = false;
 		t_check(fi_faces_detect(p, img, &o, &all, &nall, NULL, &err) == FI_OK, "%s: faces_detect: %s", tag, err.msg);
 		t_check(nall == gf->n, "%s: faces_detect found %d faces, golden %d", tag, nall, gf->n);
@@ -165,6 +166,20 @@ check_pipeline(fi_pipeline *p, const fi_image *img, const char *tag, const jnode
 				t_check(desc_dist(all[i].descriptor, j_get(g, "descriptor")) <= DESC_TOL,
 						"%s face %d: faces_detect descriptor distance %.3g", tag, i,
 						desc_dist(all[i].descriptor, j_get(g, "descriptor")));
+			{
+				/* true positions = face-api's minus its box-origin shift, plus the crop origin */
+				jnode	   *gl = j_get(g, "landmarks");
+				double		sx = all[i].x - all[i].landmark_crop.x,
+							sy = all[i].y - all[i].landmark_crop.y,
+							md = 0;
+
+				for (int k = 0; k < FI_LM_POINTS; k++)
+				{
+					md = fmax(md, fabs(all[i].landmarks[k][0] + sx - j_num(j_at(j_at(gl, k), 0))));
+					md = fmax(md, fabs(all[i].landmarks[k][1] + sy - j_num(j_at(j_at(gl, k), 1))));
+				}
+				t_check(md <= LM_TOL, "%s face %d: true-position landmarks diff %.2g px", tag, i, md);
+			}
 			if (i > 0)
 				t_check(all[i].score <= all[i - 1].score, "%s: faces sorted by score", tag);
 		}
