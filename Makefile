@@ -9,7 +9,7 @@ MODULE_big  = faceid
 # The PostgreSQL-free core (also linked by test/core, fuzzers and benchmarks).
 CORE_OBJS   = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
 # SQL glue: fmgr functions, GUCs, errors.
-SQL_OBJS    = src/faceid.o src/embedding.o src/faceid_engine.o src/faceid_image.o
+SQL_OBJS    = src/faceid.o src/embedding.o src/faceid_engine.o src/faceid_image.o src/faceid_trigger.o
 # Index access method.
 HNSW_OBJS   =
 
@@ -22,7 +22,7 @@ WEIGHTS     = build/faceid_weights.bin
 SAMPLES     = $(foreach n,1 2 3 4 5 6,build/faceid_sample$(n).jpg)
 DATA_built  = $(WEIGHTS) $(SAMPLES)
 FACEAPI_DIR = .cache/face-api-1.7.15
-REGRESS     = embedding engine
+REGRESS     = embedding engine pipeline trigger
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
