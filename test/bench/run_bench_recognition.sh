@@ -11,8 +11,8 @@ set -eu
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out="$repo/build/bench"
 mkdir -p "$out"
-${CC:-cc} -O2 -g -std=gnu11 -Wall -I"$repo/src/core" -o "$out/bench_recognition" \
-	"$repo/test/bench/bench_recognition.c" "$repo"/src/core/*.c -ldl -lm
+${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -I"$repo/src/core" -o "$out/bench_recognition" \
+	"$repo/test/bench/bench_recognition.c" "$repo"/src/core/*.c -ljpeg -lpng -ldl -lm
 echo "== auto (OPENBLAS_CORETYPE unset: faceid picks from cpuid)"
 env -u OPENBLAS_CORETYPE "$out/bench_recognition" "$@"
 echo "== auto kernel set, sgemm only (FACEID_OWN_KERNELS=0: the library reference path)"
