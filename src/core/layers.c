@@ -136,6 +136,37 @@ im2col(const fi_conv *cv, const fi_tensor *in, int wout, int oy0, int oy1, float
 		}
 }
 
+/* Conv to 32 channels with the direct kernel: zero-pad the input once (if padded), no im2col. */
+static fi_status
+conv32(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *out,
+	   const fi_cancel *c, fi_error *err)
+{
+	const float *x = in->data;
+	int			win = in->w;
+
+	if (fi_cancelled(c))
+		return fi_set_error(err, FI_CANCELLED, "canceled");
+	if (cv->pad.top || cv->pad.bottom || cv->pad.left || cv->pad.right)
+	{
+		int			hp = in->h + cv->pad.top + cv->pad.bottom;
+		size_t		rowf = (size_t) in->w * in->c;
+		float	   *p;
+
+		win = in->w + cv->pad.left + cv->pad.right;
+		p = fi_ws_reserve(ws, FI_WS_IM2COL, (size_t) hp * win * in->c, err);
+		if (p == NULL)
+			return err != NULL ? err->code : FI_ERR_NOMEM;
+		memset(p, 0, sizeof(float) * hp * win * in->c);
+		for (int iy = 0; iy < in->h; iy++)
+			memcpy(p + ((size_t) (iy + cv->pad.top) * win + cv->pad.left) * in->c,
+				   in->data + iy * rowf, sizeof(float) * rowf);
+		x = p;
+	}
+	fi_conv32_direct(out->h, out->w, cv->k, cv->stride, cv->cin, win, x, cv->w, out->data);
+	bias_act(out->data, (size_t) out->h * out->w, cv->cout, cv->b, cv->act);
+	return FI_OK;
+}
+
 /* Conv via im2col + sgemm, in bands of output rows. */
 fi_status
 fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *out,
@@ -166,6 +197,10 @@ fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *o
 		bias_act(out->data, (size_t) hout * wout, cv->cout, cv->b, cv->act);
 		return fi_cancelled(c) ? fi_set_error(err, FI_CANCELLED, "canceled") : FI_OK;
 	}
+
+	if (cv->cout == 32 && cv->k <= FI_CONV32_MAX_K &&
+		fi_gemm_small_ok(hout * wout, cv->cout, (int) kcols))
+		return conv32(ws, cv, in, out, c, err);
 
 	band = (int) (IM2COL_MAX_FLOATS / ((size_t) wout * kcols));
 	if (band < 1)
