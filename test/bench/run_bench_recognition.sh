@@ -13,16 +13,16 @@ out="$repo/build/bench"
 mkdir -p "$out"
 ${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -I"$repo/src/core" -o "$out/bench_recognition" \
 	"$repo/test/bench/bench_recognition.c" "$repo"/src/core/*.c -ljpeg -lpng -ldl -lm
+${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -fPIC -shared -I"$repo/src/core" \
+	-o "$out/libfaceid_core.so" "$repo"/src/core/*.c -ljpeg -lpng -ldl -lm
 runs=100
 for a in "$@"; do case $a in [0-9]*) runs=$a ;; esac; done
 echo "== auto (OPENBLAS_CORETYPE unset: faceid picks from cpuid)"
-env -u OPENBLAS_CORETYPE "$out/bench_recognition" "$@" --dump "$out/descriptor_c.f32" |
-	tee "$out/auto.txt"
+env -u OPENBLAS_CORETYPE "$out/bench_recognition" "$@"
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-	echo "== PyTorch, same net and weights, same run (test/bench/bench_torch.py)"
-	/usr/bin/python3 "$repo/test/bench/bench_torch.py" --runs "$runs" \
-		--c-descriptor "$out/descriptor_c.f32" \
-		--c-ms "$(awk '/^median_ms/ {print $2}' "$out/auto.txt")"
+	echo "== PyTorch vs faceid, same net and weights, interleaved in one process (test/bench/bench_torch.py)"
+	env -u OPENBLAS_CORETYPE /usr/bin/python3 "$repo/test/bench/bench_torch.py" --runs "$runs" \
+		--c-lib "$out/libfaceid_core.so"
 else
 	echo "(python3-torch is not installed for /usr/bin/python3: no PyTorch comparison)"
 fi
