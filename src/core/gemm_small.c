@@ -46,10 +46,31 @@ fi_gemm_small_ok(int m, int n, int k)
 	return n == 32 || (m <= MAX_M && n % 64 == 0);
 }
 
+/* The fused epilogue of a block: bias, residual, relu (NULL / false = none). */
+typedef struct ep
+{
+	const float *bias;			/* [n], this panel's columns */
+	const float *res;			/* residual, same layout and offset as c */
+	bool		relu;
+} ep;
+
+/* Store one accumulator: ((acc + bias) + res), then relu: the order of layers.c's bias_act. */
+__attribute__((target("avx512f"))) static inline void
+store(float *c, __m512 v, const ep *e, int col, size_t at)
+{
+	if (e->bias != NULL)
+		v = _mm512_add_ps(v, _mm512_loadu_ps(e->bias + col));
+	if (e->res != NULL)
+		v = _mm512_add_ps(v, _mm512_loadu_ps(e->res + at));
+	if (e->relu)
+		v = _mm512_max_ps(v, _mm512_setzero_ps());	/* -0 and NaN -> +0, as x > 0 ? x : 0 */
+	_mm512_storeu_ps(c, v);
+}
+
 /* One block: rows [0, MR) x 64 columns; MR is a compile-time constant. */
 #define BLOCK(MR) \
 __attribute__((target("avx512f"))) static void \
-block_##MR(int k, int n, const float *a, const float *b, float *c) \
+block_##MR(int k, int n, const float *a, const float *b, float *c, const ep *e) \
 { \
 	__m512		acc[MR][4]; \
 	_Pragma("GCC unroll 8") \
@@ -79,7 +100,7 @@ block_##MR(int k, int n, const float *a, const float *b, float *c) \
 	} \
 	for (int i = 0; i < MR; i++) \
 		for (int j = 0; j < 4; j++) \
-			_mm512_storeu_ps(c + (size_t) i * n + 16 * j, acc[i][j]); \
+			store(c + (size_t) i * n + 16 * j, acc[i][j], e, 16 * j, (size_t) i * n + 16 * j); \
 }
 
 BLOCK(1)
@@ -98,7 +119,7 @@ BLOCK(6)
 #define BLOCK32(MR) \
 __attribute__((target("avx512f"))) static void \
 block32_##MR(int ntap, const int *off, int cin, int lda, const float *a, const float *b, \
-			 float *c) \
+			 float *c, const ep *e) \
 { \
 	__m512		acc[MR][2]; \
 	_Pragma("GCC unroll 12") \
@@ -124,8 +145,8 @@ block32_##MR(int ntap, const int *off, int cin, int lda, const float *a, const f
 	} \
 	for (int i = 0; i < MR; i++) \
 	{ \
-		_mm512_storeu_ps(c + (size_t) i * 32, acc[i][0]); \
-		_mm512_storeu_ps(c + (size_t) i * 32 + 16, acc[i][1]); \
+		store(c + (size_t) i * 32, acc[i][0], e, 0, (size_t) i * 32); \
+		store(c + (size_t) i * 32 + 16, acc[i][1], e, 16, (size_t) i * 32 + 16); \
 	} \
 }
 
@@ -143,15 +164,17 @@ BLOCK32(10)
 BLOCK32(11)
 BLOCK32(12)
 
-typedef void (*block_fn) (int, int, const float *, const float *, float *);
-typedef void (*block32_fn) (int, const int *, int, int, const float *, const float *, float *);
+typedef void (*block_fn) (int, int, const float *, const float *, float *, const ep *);
+typedef void (*block32_fn) (int, const int *, int, int, const float *, const float *, float *,
+							const ep *);
 static const block_fn blocks64[7] = {NULL, block_1, block_2, block_3, block_4, block_5, block_6};
 static const block32_fn blocks32[13] = {NULL, block32_1, block32_2, block32_3, block32_4,
 	block32_5, block32_6, block32_7, block32_8, block32_9, block32_10, block32_11, block32_12};
 
 /* C = A * B: 64-column panels outer (B panel stays in L2), 6-row blocks inner; n = 32: 12-row blocks. */
 void
-fi_gemm_small(int m, int n, int k, const float *a, const float *b, float *c)
+fi_gemm_small(int m, int n, int k, const float *a, const float *b, float *c,
+			  const float *bias, const float *res, bool relu)
 {
 	if (n == 32)
 	{
@@ -160,8 +183,9 @@ fi_gemm_small(int m, int n, int k, const float *a, const float *b, float *c)
 		for (int i = 0; i < m; i += 12)
 		{
 			int			mr = m - i < 12 ? m - i : 12;
+			ep			e = {bias, res ? res + (size_t) i * n : NULL, relu};
 
-			blocks32[mr] (1, &off0, k, k, a + (size_t) i * k, b, c + (size_t) i * n);
+			blocks32[mr] (1, &off0, k, k, a + (size_t) i * k, b, c + (size_t) i * n, &e);
 		}
 		return;
 	}
@@ -169,15 +193,16 @@ fi_gemm_small(int m, int n, int k, const float *a, const float *b, float *c)
 		for (int i = 0; i < m; i += 6)
 		{
 			int			mr = m - i < 6 ? m - i : 6;
+			ep			e = {bias ? bias + j : NULL, res ? res + (size_t) i * n + j : NULL, relu};
 
-			blocks64[mr] (k, n, a + (size_t) i * k, b + j, c + (size_t) i * n + j);
+			blocks64[mr] (k, n, a + (size_t) i * k, b + j, c + (size_t) i * n + j, &e);
 		}
 }
 
 /* Direct k x k conv to 32 channels of an NHWC input already padded (win wide): no im2col. */
 void
 fi_conv32_direct(int hout, int wout, int k, int stride, int cin, int win, const float *x,
-				 const float *w, float *y)
+				 const float *w, float *y, const float *bias, const float *res, bool relu)
 {
 	int			off[FI_CONV32_MAX_K * FI_CONV32_MAX_K];
 
@@ -188,9 +213,11 @@ fi_conv32_direct(int hout, int wout, int k, int stride, int cin, int win, const 
 		for (int ox = 0; ox < wout; ox += 12)
 		{
 			int			mr = wout - ox < 12 ? wout - ox : 12;
+			size_t		at = ((size_t) oy * wout + ox) * 32;
+			ep			e = {bias, res ? res + at : NULL, relu};
 
 			blocks32[mr] (k * k, off, cin, stride * cin,
 						  x + ((size_t) oy * stride * win + (size_t) ox * stride) * cin, w,
-						  y + ((size_t) oy * wout + ox) * 32);
+						  y + at, &e);
 		}
 }

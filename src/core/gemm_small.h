@@ -17,8 +17,13 @@
 /* True when gemm_small can run this shape on this CPU (and is enabled). */
 bool		fi_gemm_small_ok(int m, int n, int k);
 
-/* C = A * B, row-major, lda = k, ldb = ldc = n. */
-void		fi_gemm_small(int m, int n, int k, const float *a, const float *b, float *c);
+/*
+ * C = A * B, row-major, lda = k, ldb = ldc = n, then per element
+ * ((c + bias[col]) + res[row][col]) and relu, fused into the store
+ * (bias / res NULL, relu false: skipped).
+ */
+void		fi_gemm_small(int m, int n, int k, const float *a, const float *b, float *c,
+						  const float *bias, const float *res, bool relu);
 
 /* Largest kernel side of fi_conv32_direct. */
 #define FI_CONV32_MAX_K 7
@@ -28,10 +33,11 @@ void		fi_gemm_small(int m, int n, int k, const float *a, const float *b, float *
  * fi_gemm_small_ok(hout*wout, 32, k*k*cin) and k <= FI_CONV32_MAX_K: x is the
  * NHWC input with the padding already in it (win columns), w is HWIO
  * [k][k][cin][32], y is [hout][wout][32].  Same sums, same order as
- * im2col + fi_gemm_small.
+ * im2col + fi_gemm_small, and the same fused bias / residual / relu.
  */
 void		fi_conv32_direct(int hout, int wout, int k, int stride, int cin, int win,
-							 const float *x, const float *w, float *y);
+							 const float *x, const float *w, float *y,
+							 const float *bias, const float *res, bool relu);
 
 /* Enable/disable the own kernels (default: on unless env FACEID_OWN_KERNELS=0). */
 void		fi_gemm_small_enable(bool on);

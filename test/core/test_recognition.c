@@ -593,7 +593,7 @@ test_gemm_small(const fi_model *m, fi_workspace *ws)
 
 		if (!fi_gemm_small_ok(mm, n, k))
 			continue;
-		fi_gemm_small(mm, n, k, a, b, c1);
+		fi_gemm_small(mm, n, k, a, b, c1, NULL, NULL, false);
 		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS, mm, n, k, 1.0f,
 				  a, k, b, n, 0.0f, c2, n);
 		for (int i = 0; i < mm * n; i++)
@@ -651,6 +651,14 @@ test_gemm_small(const fi_model *m, fi_workspace *ws)
 				bias[i] = ((float) ((double) rand() / RAND_MAX) - 0.5f) * 0.1f;
 			cv.w = w;
 			cv.b = bias;
+			if (cs[t].s == 1)	/* SAME stride 1: also the fused residual add */
+			{
+				float	   *r = malloc(sizeof(float) * cs[t].h * cs[t].w * 32);
+
+				for (int i = 0; i < cs[t].h * cs[t].w * 32; i++)
+					r[i] = (float) ((double) rand() / RAND_MAX) - 0.5f;
+				cv.res = r;
+			}
 			own = fi_gemm_small_ok(cs[t].h * cs[t].w, 32, (int) (nw / 32));
 			fi_gemm_small_enable(false);
 			fi_conv2d(ws, &cv, &in, &o2, NULL, &err);
@@ -661,6 +669,7 @@ test_gemm_small(const fi_model *m, fi_workspace *ws)
 			for (size_t i = 0; i < (size_t) o1.h * o1.w * 32; i++)
 				cworst = fmax(cworst, fabs((double) y1[i] - y2[i]));
 			ran += own;
+			free((void *) cv.res);
 			free(x);
 			free(w);
 			free(bias);
@@ -671,7 +680,7 @@ test_gemm_small(const fi_model *m, fi_workspace *ws)
 			check(true, "direct 32-channel conv not used on this CPU (no AVX-512): sgemm only");
 		else
 			check(cworst <= 1e-5, "direct 32-channel conv == im2col + sgemm on %d shapes "
-				  "(7x7/2 VALID 150x150x3, 3x3 SAME 35x35x32, odd sizes): max|diff| %.3g",
+				  "(7x7/2 VALID 150x150x3, 3x3 SAME 35x35x32 + residual, odd sizes): max|diff| %.3g",
 				  ran, cworst);
 	}
 	{
