@@ -47,3 +47,7 @@ $(WEIGHTS): $(FACEAPI_DIR)/.sha512 src/tools/convert_weights.js
 build/faceid_sample%.jpg: $(FACEAPI_DIR)/.sha512
 	@mkdir -p build
 	cp $(FACEAPI_DIR)/demo/sample$*.jpg $@
+
+# PGXS does not track header dependencies: rebuild every object when any
+# header changes, so no object is ever compiled against a stale struct.
+$(OBJS): $(wildcard src/*.h src/core/*.h)
