@@ -9,6 +9,7 @@
 
 #include "faceid.h"
 #include "core/distance.h"
+#include "faceid_engine.h"
 
 PG_MODULE_MAGIC;
 
@@ -29,6 +30,8 @@ _PG_init(void)
 							 0.6, 0.0, 100.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+
+	faceid_engine_init();
 
 	MarkGUCPrefixReserved("faceid");
 }
