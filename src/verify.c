@@ -3,7 +3,8 @@
  *	  The verification head: face_verify(a, b [, verifier]) gives
  *	  sigma(sum_k w_k * |a_k - b_k| + b), the probability that two encodings
  *	  show the same person, and face_verify_train(verifier, pairs_query [, l2])
- *	  fits w and b by Newton's method on the caller's labelled pairs.
+ *	  fits w and b by Newton's method on the caller's labelled pairs (the
+ *	  Hessian by dsyrk, the Newton system by dposv, from the core's OpenBLAS).
  *
  *	  Heads live in the extension's table faceid_verifier.  face_verify reads
  *	  a head at most once per query (fn_extra) and keeps it in a backend
@@ -12,7 +13,6 @@
  */
 #include "postgres.h"
 
-#include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
 
@@ -40,7 +40,9 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "core/blas.h"
 #include "embedding.h"
+#include "faceid_engine.h"
 
 #define VERIFY_NPARAM		(FI_DIM + 1)	/* 128 weights, then the bias */
 #define VERIFY_TABLE		"faceid_verifier"
@@ -61,62 +63,23 @@ PG_FUNCTION_INFO_V1(face_verify_train);
 PG_FUNCTION_INFO_V1(faceid_verifier_invalidate);
 
 /* ------------------------------------------------------------------------
- * LAPACK / BLAS access.
- *
- * MERGE NOTE (branch engine): this is the one place that loads OpenBLAS for
- * the verifier.  When src/core/blas.{c,h} land on main, add "dposv_" and
- * "dsyrk_" to fi_blas next to "sposv_" (the typedefs below are their Fortran
- * ABI) and make verify_lapack() return them from fi_blas_load(&blas, &err),
- * so OpenBLAS is loaded once per process, after the core has chosen its
- * kernel set (OPENBLAS_CORETYPE).  Until then we dlopen the same serial
- * library ourselves.  Double precision: the Newton step needs it.
+ * LAPACK / BLAS access: the core's OpenBLAS (src/core/blas.c), loaded once
+ * per process after it has chosen the kernel set.  Double precision
+ * (dposv_, dsyrk_): the Newton step needs it.
  * ------------------------------------------------------------------------
  */
-typedef void (*verify_dposv_fn) (const char *uplo, const int *n, const int *nrhs,
-								 double *a, const int *lda, double *b, const int *ldb,
-								 int *info, size_t uplo_len);
-typedef void (*verify_dsyrk_fn) (const char *uplo, const char *trans, const int *n,
-								 const int *k, const double *alpha, const double *a,
-								 const int *lda, const double *beta, double *c,
-								 const int *ldc, size_t uplo_len, size_t trans_len);
 
-typedef struct VerifyLapack
-{
-	verify_dposv_fn dposv;		/* dposv_: Cholesky solve of H x = g */
-	verify_dsyrk_fn dsyrk;		/* dsyrk_: H = Z Z^T, the Hessian */
-} VerifyLapack;
-
-#ifndef VERIFY_OPENBLAS_PATH
-#define VERIFY_OPENBLAS_PATH "/usr/lib/x86_64-linux-gnu/openblas-serial/libopenblas.so.0"
-#endif
-
-/* dposv_ and dsyrk_ from the serial OpenBLAS (see MERGE NOTE above). */
-static const VerifyLapack *
+/* The loaded OpenBLAS; raise when it cannot be loaded. */
+static const fi_blas *
 verify_lapack(void)
 {
-	static VerifyLapack lapack;
-	static void *handle;
-	const char *path = getenv("FACEID_OPENBLAS");
-	void	   *posv,
-			   *syrk;
+	const fi_blas *blas;
+	fi_error	err;
+	fi_status	st = fi_blas_load(&blas, &err);
 
-	if (lapack.dposv != NULL)
-		return &lapack;
-	if (path == NULL || path[0] == '\0')
-		path = VERIFY_OPENBLAS_PATH;
-	if (handle == NULL && (handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FILE),
-				 errmsg("could not load OpenBLAS \"%s\": %s", path, dlerror())));
-	posv = dlsym(handle, "dposv_");
-	syrk = dlsym(handle, "dsyrk_");
-	if (posv == NULL || syrk == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("OpenBLAS \"%s\" lacks dposv_ or dsyrk_", path)));
-	lapack.dsyrk = (verify_dsyrk_fn) syrk;
-	lapack.dposv = (verify_dposv_fn) posv;
-	return &lapack;
+	if (st != FI_OK)
+		faceid_report(st, &err, "loading OpenBLAS");
+	return blas;
 }
 
 /* ------------------------------------------------------------------------
@@ -618,7 +581,7 @@ static void
 train_derivatives(const TrainData *td, const double *theta, double l2,
 				  double *zbuf, double *g, double *h)
 {
-	const VerifyLapack *lapack = verify_lapack();
+	const fi_blas *lapack = verify_lapack();
 	const int	np = VERIFY_NPARAM;
 	const double one = 1.0,
 				zero = 0.0;
@@ -662,7 +625,7 @@ train_derivatives(const TrainData *td, const double *theta, double l2,
 static void
 train_solve(const double *h, const double *g, double *step)
 {
-	const VerifyLapack *lapack = verify_lapack();
+	const fi_blas *lapack = verify_lapack();
 	const int	np = VERIFY_NPARAM,
 				nrhs = 1;
 	double	   *a = palloc(sizeof(double) * np * np);
