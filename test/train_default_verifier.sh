@@ -27,7 +27,7 @@ if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
 	export FACEID_IN_VENV=1
 	# pg_virtualenv talks on stdout: keep stdout (fd 3) for the INSERT alone
 	exec 3>&1
-	exec pg_virtualenv -v 15 bash "$0" "$L2" >&2
+	exec pg_virtualenv -t -v 15 bash "$0" "$L2" >&2
 fi
 
 q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
