@@ -82,13 +82,15 @@ report "SELECT format('DevTest (%s pairs with faces): face_verify accuracy %s, f
 # the model the encodings came from, when faceid_info() says
 if [ "$(q -c "SELECT to_regprocedure('faceid_info()') IS NOT NULL")" = t ]; then
 	MODEL="$(q -c "SELECT string_agg(key || ' ' || value, ', ' ORDER BY key) FROM faceid_info()
-	               WHERE key IN ('version', 'model version', 'model checksum')")"
+	               WHERE key IN ('version', 'model_version', 'model_checksum')")"
 else
 	MODEL="faceid $(q -c "SELECT extversion FROM pg_extension WHERE extname = 'faceid'")"
 fi
-ALIGN="$(q -c "SELECT coalesce(current_setting('faceid.alignment', true), '')")"
+# the settings that shape the encodings (LOAD first: they exist once the library is loaded)
+SETTINGS="$(q -c "LOAD 'faceid'" -c "SELECT string_agg(name || ' = ' || setting, ', ' ORDER BY name) FROM pg_settings
+                  WHERE name IN ('faceid.detector', 'faceid.alignment', 'faceid.detect_size', 'faceid.min_score')")"
 
-q -v l2="$L2" -v model="$MODEL" -v align="$ALIGN" >&3 <<'SQL'
+q -v l2="$L2" -v model="$MODEL" -v settings="$SETTINGS" >&3 <<'SQL'
 SELECT format($f$INSERT INTO faceid_verifier (name, owner, weights, bias, trained_on, pairs, accuracy, created)
 VALUES ('default', current_user::regrole,
 	%L,
@@ -96,8 +98,8 @@ VALUES ('default', current_user::regrole,
 	%L,
 	%s, %s, %L);$f$,
 	weights::text, bias::text,
-	format('LFW View 1 pairsDevTrain.txt, pairs with a face in both photos; face_verify_train l2 = %s; %s; faceid.alignment = %s',
-	       :'l2', :'model', :'align'),
+	format('LFW View 1 pairsDevTrain.txt, pairs with a face in both photos; face_verify_train l2 = %s; %s; %s',
+	       :'l2', :'model', :'settings'),
 	pairs, accuracy::text, date_trunc('second', created)::text)
 FROM faceid_verifier WHERE name = 'lfw_devtrain';
 SQL
