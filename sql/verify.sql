@@ -24,14 +24,28 @@ SELECT c.relname, e.extcondition FROM pg_extension e JOIN pg_class c ON c.oid = 
 WHERE e.extname = 'faceid';
 SELECT relacl FROM pg_class WHERE relname = 'faceid_verifier';
 
--- No default head ships yet; unknown heads are errors.
+-- The shipped default head (test/train_default_verifier.sh, LFW DevTrain).
+SELECT name, owner = current_user::regrole AS extension_owner, array_length(weights, 1) AS nweights,
+       trained_on LIKE 'LFW View 1 pairsDevTrain.txt%' AS lfw, pairs > 2000 AS pairs, accuracy > 0.95 AS accurate
+FROM faceid_verifier WHERE name = 'default';
+SELECT sum(w) < 0 AS farther_less_likely, max(bias) > 0 AS same_when_equal
+FROM faceid_verifier, unnest(weights) w WHERE name = 'default';
+SELECT face_verify(vemb(1), vemb(1)) > 0.99 AS identical, face_verify(vemb(1), vemb(2)) < 0.01 AS unrelated,
+       face_verify(vemb(1), vemb(2)) = face_verify(vemb(1), vemb(2), 'default') AS default_by_name;
+-- Without it (and for unknown heads) face_verify raises.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
+BEGIN;
+DELETE FROM faceid_verifier WHERE name = 'default';
 SELECT face_verify(vemb(1), vemb(2));
+ROLLBACK;
 SELECT face_verify(vemb(1), vemb(2), 'no_such_head');
 SELECT face_verify(vemb(1), vemb(2), repeat('x', 100));
 \set VERBOSITY sqlstate
+BEGIN;
+DELETE FROM faceid_verifier WHERE name = 'default';
 SELECT face_verify(vemb(1), vemb(2));
+ROLLBACK;
 SELECT face_verify(vemb(1), vemb(2), 'no_such_head');
 \set VERBOSITY default
 -- STRICT: NULL in, NULL out, no table access.
@@ -151,7 +165,10 @@ SELECT * FROM face_verify_train('default', 'SELECT a, b, same FROM vpairs');
 \set VERBOSITY default
 -- STRICT: no rows for a NULL argument, and nothing stored.
 SELECT count(*) FROM face_verify_train(NULL, 'SELECT a, b, same FROM vpairs');
-SELECT count(*) AS heads FROM faceid_verifier WHERE name LIKE 'regress_bad%' OR name = 'default';
+SELECT count(*) FILTER (WHERE name LIKE 'regress_bad%') AS bad_heads,
+       count(*) FILTER (WHERE name = 'default') AS default_heads,
+       max(created) FILTER (WHERE name = 'default') < now() AS default_untouched
+FROM faceid_verifier;
 
 -- Privileges.  Users read the table and nothing more; the pairs query runs
 -- with the caller's rights; only the owner (or a superuser) replaces a head.
