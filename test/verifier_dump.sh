@@ -65,7 +65,9 @@ check "alice_head is among them" "$(echo "$dst_heads" | grep -c '^alice_head|reg
 DEFAULTS="SELECT count(*) FROM faceid_verifier WHERE name = 'default'"
 check "as many 'default' rows as CREATE EXTENSION ships" \
 	"$("${PSQL[@]}" -d $DST -c "$DEFAULTS")" "$("${PSQL[@]}" -d $FRESH -c "$DEFAULTS")"
-check "the 'default' row is not in the dump" "$(grep -c 'stand-in for the dump test' "$TMP/dump.sql" || true)" "0"
+check "the source has a 'default' row (shipped or stand-in)" "$("${PSQL[@]}" -d $SRC -c "$DEFAULTS")" "1"
+check "the 'default' row is not in the dump" "$(grep -c "^default$(printf '\t')" "$TMP/dump.sql" || true)" "0"
+check "alice_head's row is in the dump" "$(grep -c "^alice_head$(printf '\t')" "$TMP/dump.sql" || true)" "1"
 
 VERIFY="SELECT face_verify(a, b, 'alice_head') FROM pairs ORDER BY 1"
 check "face_verify gives the same results after restore" \
