@@ -142,6 +142,8 @@ CREATE AGGREGATE avg(faceembedding) (
 ------------------------------------------------------------------------
 -- The engine: model file, kernels, counters; photos to encodings.
 -- They read GUCs and the model file, so they are STABLE, not IMMUTABLE.
+-- The photo functions run CNNs (milliseconds a call): COST 10000 tells the
+-- planner so, which lets it parallelise backfills over many photos.
 ------------------------------------------------------------------------
 CREATE FUNCTION faceid_info() RETURNS TABLE(key text, value text)
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -151,19 +153,19 @@ CREATE FUNCTION faceid_stats() RETURNS TABLE(images_decoded bigint, detector_run
 COMMENT ON FUNCTION faceid_stats() IS 'counters of this backend since it started';
 
 CREATE FUNCTION face_embed_crop(image bytea) RETURNS faceembedding
-	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000;
 COMMENT ON FUNCTION face_embed_crop(bytea) IS 'encoding of a photo that is already a face crop (no detection)';
 
 CREATE FUNCTION face_embed(image bytea) RETURNS faceembedding
-	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000;
 COMMENT ON FUNCTION face_embed(bytea) IS 'encoding of the largest face of a photo; NULL when it has no face';
 CREATE FUNCTION face_detect(image bytea)
 	RETURNS TABLE(face int, x real, y real, width real, height real, score real, landmarks point[])
-	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 3;
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000 ROWS 3;
 COMMENT ON FUNCTION face_detect(bytea) IS 'every face of a photo, highest score first: box, score and 68 landmarks in image pixels';
 CREATE FUNCTION face_embed_all(image bytea)
 	RETURNS TABLE(face int, x real, y real, width real, height real, score real, embedding faceembedding)
-	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 3;
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000 ROWS 3;
 COMMENT ON FUNCTION face_embed_all(bytea) IS 'every face of a photo with its encoding';
 
 ------------------------------------------------------------------------
