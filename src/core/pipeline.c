@@ -45,6 +45,19 @@ fi_pipeline_opts_default(fi_pipeline_opts *o)
 	o->alignment = FI_ALIGN_SIMILARITY;
 	o->embed = true;
 	o->retry = true;
+	o->no_upscale = true;
+}
+
+/* Tiny detector input for a photo: detect_size, or less for a small photo. */
+static int
+tiny_size(const fi_image *img, const fi_pipeline_opts *opts)
+{
+	int			longest = img->width > img->height ? img->width : img->height;
+	int			s = (longest + 31) / 32 * 32;
+
+	if (!opts->no_upscale || s >= opts->detect_size)
+		return opts->detect_size;
+	return s < 160 ? 160 : s;
 }
 
 /* New context. */
@@ -117,7 +130,7 @@ fi_pipeline_detections(fi_pipeline *p, const fi_image *img, const fi_pipeline_op
 		return fi_ssd_detect(p->ssd, p->ws, img, opts->min_score, FI_SSD_MAX_RESULTS,
 							 dets, n, c, err);
 	}
-	return fi_tinyface_detect(p->m, p->ws, img, opts->detect_size, opts->min_score,
+	return fi_tinyface_detect(p->m, p->ws, img, tiny_size(img, opts), opts->min_score,
 							  dets, n, c, err);
 }
 
@@ -422,6 +435,7 @@ fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opt
 				fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err)
 {
 	fi_image	big;
+	fi_pipeline_opts o;
 	int			b;
 	fi_status	s;
 
@@ -441,10 +455,24 @@ fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opt
 	for (int y = 0; y < img->height; y++)
 		memcpy(big.rgb + ((size_t) (y + b) * big.width + b) * 3,
 			   img->rgb + (size_t) y * img->width * 3, (size_t) img->width * 3);
-	s = detect_once(p, &big, opts, faces, nfaces, c, err);
+	o = *opts;
+	o.no_upscale = false;
+	if (o.detector == FI_DETECTOR_TINY)
+		o.detect_size = 320;
+	s = detect_once(p, &big, &o, faces, nfaces, c, err);
 	free(big.rgb);
 	for (int i = 0; s == FI_OK && i < *nfaces; i++)
+	{
 		unshift(&(*faces)[i], b);
+		(*faces)[i].attempt = 1;
+	}
+	if (s != FI_OK || *nfaces > 0 || o.detector != FI_DETECTOR_TINY)
+		return s;
+	/* last, the photo itself at a coarse grid */
+	o.detect_size = 224;
+	s = detect_once(p, img, &o, faces, nfaces, c, err);
+	for (int i = 0; s == FI_OK && i < *nfaces; i++)
+		(*faces)[i].attempt = 2;
 	return s;
 }
 

@@ -11,8 +11,10 @@
  *                        onto fixed positions of a 150x150 chip, sampled
  *                        bilinearly (black outside the photo).
  * When nothing is found and opts.retry is set, the detector runs again on the
- * photo with a black border (faces that fill the frame, as LFW's), and the
- * results are mapped back to the photo's coordinates.
+ * photo with a black border of 1/4 of its long side (faces that fill the
+ * frame, as LFW's), the tiny detector at input 320 whatever detect_size; then
+ * (tiny) once more without border at input 224.  Results are mapped back to
+ * the photo's coordinates.
  */
 #ifndef FI_PIPELINE_H
 #define FI_PIPELINE_H
@@ -38,6 +40,8 @@ typedef struct fi_pipeline_opts
 {
 	fi_detector_kind detector;	/* default tiny */
 	int			detect_size;	/* tiny input 320/416/608 (default 416) */
+	bool		no_upscale;		/* tiny: a smaller photo is fed at its long side rounded
+								 * up to 32 (min 160) instead of being upscaled (default true) */
 	double		min_score;		/* default 0.5 */
 	fi_alignment alignment;		/* default similarity */
 	bool		embed;			/* compute descriptors (default true) */
@@ -52,6 +56,7 @@ typedef struct fi_pipeline_opts
 typedef struct fi_face
 {
 	double		score;
+	int			attempt;		/* 0 first pass, 1 bordered retry, 2 coarse retry */
 	double		x,
 				y,
 				w,
