@@ -4,6 +4,16 @@
  */
 #include "layers.h"
 
+#include "gemm_small.h"
+
+/*
+ * The element-wise loops here (channels innermost, unknown trip counts) are
+ * only vectorised by GCC at -O3; -O2 (the PGXS default) leaves them scalar.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize ("O3")
+#endif
+
 #include <math.h>
 #include <string.h>
 
@@ -96,21 +106,32 @@ im2col(const fi_conv *cv, const fi_tensor *in, int wout, int oy0, int oy1, float
 		for (int ox = 0; ox < wout; ox++)
 		{
 			float	   *dst = col + ((size_t) (oy - oy0) * wout + ox) * kcols;
+			int			ix0 = ox * cv->stride - cv->pad.left;
+			bool		inside = ix0 >= 0 && ix0 + k <= in->w;
 
-			for (int ky = 0; ky < k; ky++)
+			for (int ky = 0; ky < k; ky++, dst += (size_t) k * cin)
 			{
 				int			iy = oy * cv->stride - cv->pad.top + ky;
+				const float *row;
 
-				for (int kx = 0; kx < k; kx++, dst += cin)
+				if (iy < 0 || iy >= in->h)
 				{
-					int			ix = ox * cv->stride - cv->pad.left + kx;
-
-					if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w)
-						memset(dst, 0, cin * sizeof(float));
-					else
-						memcpy(dst, in->data + ((size_t) iy * in->w + ix) * cin,
-							   cin * sizeof(float));
+					memset(dst, 0, (size_t) k * cin * sizeof(float));
+					continue;
 				}
+				row = in->data + (size_t) iy * in->w * cin;
+				if (inside)		/* the k taps of a row are contiguous */
+					memcpy(dst, row + (size_t) ix0 * cin, (size_t) k * cin * sizeof(float));
+				else
+					for (int kx = 0; kx < k; kx++)
+					{
+						int			ix = ix0 + kx;
+
+						if (ix < 0 || ix >= in->w)
+							memset(dst + kx * cin, 0, cin * sizeof(float));
+						else
+							memcpy(dst + kx * cin, row + (size_t) ix * cin, cin * sizeof(float));
+					}
 			}
 		}
 }
@@ -163,9 +184,12 @@ fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *o
 		if (fi_cancelled(c))
 			return fi_set_error(err, FI_CANCELLED, "canceled");
 		im2col(cv, in, wout, oy0, oy1, col);
-		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
-				  m, cv->cout, (int) kcols, 1.0f, col, (int) kcols,
-				  cv->w, cv->cout, 0.0f, y, cv->cout);
+		if (fi_gemm_small_ok(m, cv->cout, (int) kcols))
+			fi_gemm_small(m, cv->cout, (int) kcols, col, cv->w, y);
+		else
+			bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
+					  m, cv->cout, (int) kcols, 1.0f, col, (int) kcols,
+					  cv->w, cv->cout, 0.0f, y, cv->cout);
 		bias_act(y, (size_t) m, cv->cout, cv->b, cv->act);
 	}
 	return FI_OK;
