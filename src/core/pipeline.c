@@ -22,17 +22,14 @@ struct fi_pipeline
 };
 
 /*
- * Canonical chip geometry of the similarity alignment, in 150x150 chip
- * pixels.  Chosen to agree with face-api's dlib-style box (spec 6.4) on an
- * upright face: the centroid of (left eye, right eye, mouth) at
- * (0.5, 0.43) x 150 and the mean eye-to-mouth distance 0.45 x 150; the
- * eye-distance / eye-to-mouth-height ratio is the mean measured on the
- * golden faces' landmarks (0.88).
+ * Canonical chip geometry of the similarity alignment.  Chosen to agree with
+ * face-api's dlib-style box (spec 6.4) on an upright face: the centroid of
+ * (left eye, right eye, mouth) at (0.5, 0.43) of the side and the mean
+ * eye-to-mouth distance 0.45 of the side; the eye-distance /
+ * eye-to-mouth-height ratio is the mean measured on the golden faces'
+ * landmarks (0.88).
  */
-#define CHIP_RATIO 0.88
-#define CHIP_CX 75.0
-#define CHIP_CY (0.43 * FI_REC_SIZE)
-#define CHIP_D (0.45 * FI_REC_SIZE)
+const fi_chip_geometry fi_chip_default = {0.5, 0.43, 0.45, 0.88};
 
 /* Defaults of fi_pipeline_opts. */
 void
@@ -238,13 +235,16 @@ sample(const fi_image *img, double x, double y, int ch)
  * the face by more than 1.5x), normalised for the recognition net.
  */
 void
-fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2], float *out)
+fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2],
+				   const fi_chip_geometry *geom, float *out)
 {
+	const fi_chip_geometry *g = geom != NULL ? geom : &fi_chip_default;
 	double		src[3][2],
 				dst[3][2];
-	double		v = CHIP_D / sqrt(CHIP_RATIO * CHIP_RATIO / 4 + 1);
-	double		e = CHIP_RATIO * v / 2;
-	double		ye = CHIP_CY - v / 3;
+	double		v = g->d * FI_REC_SIZE / sqrt(g->ratio * g->ratio / 4 + 1);
+	double		e = g->ratio * v / 2;
+	double		ye = g->cy * FI_REC_SIZE - v / 3;
+	double		xc = g->cx * FI_REC_SIZE;
 	double		ms[2] = {0, 0},
 				md[2] = {0, 0};
 	double		num_a = 0,
@@ -260,11 +260,11 @@ fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2], float 
 	lm_mean(lm, 36, 42, &src[0][0], &src[0][1]);
 	lm_mean(lm, 42, 48, &src[1][0], &src[1][1]);
 	lm_mean(lm, 48, 68, &src[2][0], &src[2][1]);
-	dst[0][0] = CHIP_CX - e;
+	dst[0][0] = xc - e;
 	dst[0][1] = ye;
-	dst[1][0] = CHIP_CX + e;
+	dst[1][0] = xc + e;
 	dst[1][1] = ye;
-	dst[2][0] = CHIP_CX;
+	dst[2][0] = xc;
 	dst[2][1] = ye + v;
 	for (int i = 0; i < 3; i++)
 		for (int k = 0; k < 2; k++)
@@ -337,7 +337,7 @@ fi_face_descriptor(fi_pipeline *p, const fi_image *img, fi_alignment alignment, 
 	}
 	else
 	{
-		fi_similarity_chip(img, f->landmarks, p->chip);
+		fi_similarity_chip(img, f->landmarks, NULL, p->chip);
 		s = fi_recognition_forward(p->m, p->ws, p->chip, f->descriptor, NULL, NULL, c, err);
 	}
 	if (s == FI_OK)

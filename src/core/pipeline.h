@@ -125,11 +125,27 @@ fi_status	fi_face_descriptor(fi_pipeline *p, const fi_image *img, fi_alignment a
 							   fi_face *f, const fi_cancel *c, fi_error *err);
 
 /*
+ * Geometry of the similarity chip, as fractions of its side: the centroid of
+ * (left eye, right eye, mouth) at (cx, cy), mean eye-to-mouth distance d,
+ * eye distance / eye-to-mouth height = ratio.
+ */
+typedef struct fi_chip_geometry
+{
+	double		cx,
+				cy,
+				d,
+				ratio;
+} fi_chip_geometry;
+
+/* The geometry the pipeline uses (calibrated on LFW DevTrain, see pipeline.c). */
+extern const fi_chip_geometry fi_chip_default;
+
+/*
  * The similarity chip: 150x150x3 normalised recognition input from
- * landmarks (image pixels).
+ * landmarks (image pixels); geom NULL = fi_chip_default.
  */
 void		fi_similarity_chip(const fi_image *img, const double landmarks[FI_LM_POINTS][2],
-							   float *out);
+							   const fi_chip_geometry *geom, float *out);
 
 /* The underlying model / workspace of a context. */
 const fi_model *fi_pipeline_model(const fi_pipeline *p);
