@@ -412,31 +412,68 @@ detect_once(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
 	return FI_OK;
 }
 
-/* Shift a face found on a bordered copy back to the photo's coordinates. */
+/* Map a face found on a bordered copy (border b, scale 1/k) back to the photo. */
 static void
-unshift(fi_face *f, int b)
+unshift(fi_face *f, int b, int k)
 {
-	f->x -= b;
-	f->y -= b;
+	f->x = (f->x - b) * k;
+	f->y = (f->y - b) * k;
+	f->w *= k;
+	f->h *= k;
 	for (int i = 0; i < FI_LM_POINTS; i++)
 	{
-		f->landmarks[i][0] -= b;
-		f->landmarks[i][1] -= b;
+		f->landmarks[i][0] = (f->landmarks[i][0] - b) * k;
+		f->landmarks[i][1] = (f->landmarks[i][1] - b) * k;
 	}
-	f->landmark_crop.x -= b;
-	f->landmark_crop.y -= b;
-	f->descriptor_crop.x -= b;
-	f->descriptor_crop.y -= b;
+	f->landmark_crop = (fi_rect) {(f->landmark_crop.x - b) * k, (f->landmark_crop.y - b) * k,
+	f->landmark_crop.width * k, f->landmark_crop.height * k};
+	f->descriptor_crop = (fi_rect) {(f->descriptor_crop.x - b) * k, (f->descriptor_crop.y - b) * k,
+	f->descriptor_crop.width * k, f->descriptor_crop.height * k};
 }
 
-/* All faces, with the bordered retry when nothing is found. */
+/* Longest side of the bordered copy before it is shrunk by an integer factor. */
+#define RETRY_MAX_SIDE 1024
+
+/*
+ * The photo shrunk by k (k x k box average) inside a black border of b
+ * pixels: what the retry runs on.  Memory stays O(RETRY_MAX_SIDE^2).
+ */
+static fi_status
+bordered_copy(const fi_image *img, int k, int b, fi_image *out, fi_error *err)
+{
+	int			w = img->width / k,
+				h = img->height / k;
+
+	out->width = w + 2 * b;
+	out->height = h + 2 * b;
+	out->rgb = calloc((size_t) out->width * out->height, 3);
+	if (out->rgb == NULL)
+		return fi_set_error(err, FI_ERR_NOMEM, "out of memory adding a border to the image");
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int ch = 0; ch < 3; ch++)
+			{
+				unsigned	sum = 0;
+
+				for (int dy = 0; dy < k; dy++)
+					for (int dx = 0; dx < k; dx++)
+						sum += img->rgb[((size_t) (y * k + dy) * img->width + x * k + dx) * 3 + ch];
+				out->rgb[((size_t) (y + b) * out->width + x + b) * 3 + ch] =
+					(uint8_t) ((sum + k * k / 2) / (k * k));
+			}
+	return FI_OK;
+}
+
+/* All faces, with the retries when nothing is found. */
 fi_status
 fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
 				fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err)
 {
 	fi_image	big;
 	fi_pipeline_opts o;
-	int			b;
+	int			longest,
+				k,
+				b;
 	fi_status	s;
 
 	if (img == NULL || img->rgb == NULL || img->width <= 0 || img->height <= 0)
@@ -445,16 +482,20 @@ fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opt
 		!opts->retry)
 		return s;
 
-	/* a face that fills the frame: add a black border of 1/4 of the long side */
-	b = (img->width > img->height ? img->width : img->height) / 4;
-	big.width = img->width + 2 * b;
-	big.height = img->height + 2 * b;
-	big.rgb = calloc((size_t) big.width * big.height, 3);
-	if (big.rgb == NULL)
-		return fi_set_error(err, FI_ERR_NOMEM, "out of memory adding a border to the image");
-	for (int y = 0; y < img->height; y++)
-		memcpy(big.rgb + ((size_t) (y + b) * big.width + b) * 3,
-			   img->rgb + (size_t) y * img->width * 3, (size_t) img->width * 3);
+	/*
+	 * A face that fills the frame: a black border of 1/4 of the long side
+	 * (the photo first shrunk by an integer factor when the bordered copy
+	 * would exceed RETRY_MAX_SIDE).
+	 */
+	longest = img->width > img->height ? img->width : img->height;
+	k = (longest * 3 / 2 + RETRY_MAX_SIDE - 1) / RETRY_MAX_SIDE;
+	if (k < 1)
+		k = 1;
+	b = longest / k / 4;
+	if (img->width / k < 1 || img->height / k < 1)
+		k = 1;
+	if ((s = bordered_copy(img, k, b, &big, err)) != FI_OK)
+		return s;
 	o = *opts;
 	o.no_upscale = false;
 	if (o.detector == FI_DETECTOR_TINY)
@@ -463,7 +504,7 @@ fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opt
 	free(big.rgb);
 	for (int i = 0; s == FI_OK && i < *nfaces; i++)
 	{
-		unshift(&(*faces)[i], b);
+		unshift(&(*faces)[i], b, k);
 		(*faces)[i].attempt = 1;
 	}
 	if (s != FI_OK || *nfaces > 0 || o.detector != FI_DETECTOR_TINY)

@@ -10,11 +10,14 @@
  *                        the eye centres and the mouth centre (least squares)
  *                        onto fixed positions of a 150x150 chip, sampled
  *                        bilinearly (black outside the photo).
- * When nothing is found and opts.retry is set, the detector runs again on the
+ * When nothing is found and opts.retry is set, the pipeline runs again on the
  * photo with a black border of 1/4 of its long side (faces that fill the
- * frame, as LFW's), the tiny detector at input 320 whatever detect_size; then
- * (tiny) once more without border at input 224.  Results are mapped back to
- * the photo's coordinates.
+ * frame, as LFW's), the tiny detector at input 320 whatever detect_size; a
+ * photo whose bordered copy would exceed 1024 px is first shrunk by an
+ * integer factor (box average), so the copy stays small.  Then (tiny) once
+ * more without border at input 224.  Results are mapped back to the photo's
+ * coordinates (boxes of a face found on the bordered copy may extend past the
+ * photo; its crops are those of the copy, mapped back).
  */
 #ifndef FI_PIPELINE_H
 #define FI_PIPELINE_H

@@ -274,7 +274,10 @@ check_behaviour(fi_pipeline *p, const char *shared)
 	}
 
 	/* defaults: 3 faces on sample1, true-position landmarks inside their boxes */
-	t_check(fi_faces_detect(p, &img, &o, &fs, &n, NULL, &err) == FI_OK && n == 3,
+	n = -1;
+	if (fi_faces_detect(p, &img, &o, &fs, &n, NULL, &err) != FI_OK)
+		n = -1;
+	t_check(n == 3,
 			"sample1 default options: %d faces (%s)", n, err.msg);
 	for (int i = 0; i < n; i++)
 	{
@@ -335,8 +338,29 @@ check_behaviour(fi_pipeline *p, const char *shared)
 		fi_face		f;
 
 		blit(&tight, 0, 0, &lfw, 65, 60, 120, 150);
-		t_check(fi_face_embed_largest(p, &tight, &o, d, &found, &f, NULL, &err) == FI_OK && found,
+		fi_status	st = fi_face_embed_largest(p, &tight, &o, d, &found, &f, NULL, &err);
+
+		t_check(st == FI_OK && found,
 				"frame-filling 120x150 face crop: found (attempt %d)", found ? f.attempt : -1);
+
+		/* the same, 12x larger (1440x1800): the retry's bordered copy is shrunk first */
+		{
+			fi_image	huge = {120 * 12, 150 * 12, malloc((size_t) 120 * 12 * 150 * 12 * 3)};
+			float		d2[FI_REC_DIM];
+			fi_face		f2;
+			bool		found2 = false;
+
+			for (int y = 0; y < huge.height; y++)
+				for (int x = 0; x < huge.width; x++)
+					memcpy(huge.rgb + ((size_t) y * huge.width + x) * 3,
+						   tight.rgb + ((size_t) (y / 12) * 120 + x / 12) * 3, 3);
+			st = fi_face_embed_largest(p, &huge, &o, d2, &found2, &f2, NULL, &err);
+			t_check(st == FI_OK && found2 &&
+					fdist(d, d2) < 0.4 && f2.w > 600,
+					"frame-filling 1440x1800 face: found (attempt %d, box width %.0f), distance to the small one %.3f",
+					found2 ? f2.attempt : -1, found2 ? f2.w : 0, found2 ? fdist(d, d2) : -1);
+			free(huge.rgb);
+		}
 
 		/* 30 faces in one photo: 6 x 5 tiles of LFW crops */
 		{
