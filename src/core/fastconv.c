@@ -99,10 +99,11 @@ dw_row(const fi_dwconv *dw, const fi_tensor *in, int oy, int wout, float *restri
 				acc = *(const v8u *) (dw->b + ch);
 			for (int r = 0; r < nky; r++)
 			{
-				const float *xr = rows[r] + (size_t) ix0 * C + ch;
-				const float *wr = dw->w + (size_t) kys[r] * 3 * C + ch;
+				/* first valid tap: never form a pointer before the row */
+				const float *xr = rows[r] + (size_t) (ix0 + kx0) * C + ch;
+				const float *wr = dw->w + (size_t) (kys[r] * 3 + kx0) * C + ch;
 
-				for (int kx = kx0; kx < kx1; kx++)
+				for (int kx = 0; kx < kx1 - kx0; kx++)
 					acc += *(const v8u *) (xr + (size_t) kx * C) * *(const v8u *) (wr + (size_t) kx * C);
 			}
 			*(v8u *) (y + ch) = act8(acc, dw->act);

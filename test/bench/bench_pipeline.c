@@ -43,7 +43,8 @@ median(double *t, int n)
 			stmt; \
 			ts_[r_] = t_ms() - t0_; \
 		} \
-		printf("%-52s %8.2f ms (median of %d)\n", label, median(ts_, n_), n_); \
+		double med_ = median(ts_, n_);	/* sorts ts_ */ \
+		printf("%-52s %8.2f ms median, %8.2f min (%d runs)\n", label, med_, ts_[0], n_); \
 	} while (0)
 
 int
