@@ -24,7 +24,7 @@ typedef int vi8 __attribute__((vector_size(32)));
 /* Band scratch for the depthwise rows, in floats (128 KB: fits L2). */
 #define BAND_FLOATS (32 * 1024)
 
-/* Element-wise max / min of two vectors (comparisons give all-ones masks). */
+/* Element-wise max of two vectors (comparisons give all-ones masks). */
 static inline __attribute__((always_inline)) v8
 vmax(v8 a, v8 b)
 {
@@ -33,6 +33,7 @@ vmax(v8 a, v8 b)
 	return (v8) (((vi8) a & m) | ((vi8) b & ~m));
 }
 
+/* Element-wise min. */
 static inline __attribute__((always_inline)) v8
 vmin(v8 a, v8 b)
 {

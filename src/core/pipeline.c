@@ -19,6 +19,8 @@ struct fi_pipeline
 	fi_workspace *ws;
 	fi_ssd	   *ssd;			/* loaded on first SSD use */
 	float	   *chip;			/* 150x150x3 recognition input */
+	int64_t		detector_runs,
+				encoder_runs;
 };
 
 /*
@@ -87,7 +89,15 @@ fi_pipeline_free(fi_pipeline *p)
 	free(p);
 }
 
-/* Accessors. */
+/* Run counters (faceid_stats). */
+void
+fi_pipeline_counters(const fi_pipeline *p, int64_t *detector_runs, int64_t *encoder_runs)
+{
+	*detector_runs = p->detector_runs;
+	*encoder_runs = p->encoder_runs;
+}
+
+/* The context's model. */
 const fi_model *
 fi_pipeline_model(const fi_pipeline *p)
 {
@@ -120,6 +130,7 @@ fi_pipeline_detections(fi_pipeline *p, const fi_image *img, const fi_pipeline_op
 {
 	fi_status	s;
 
+	p->detector_runs++;
 	if (opts->detector == FI_DETECTOR_SSD)
 	{
 		if (p->ssd == NULL && (s = fi_ssd_load(p->m, &p->ssd, err)) != FI_OK)
@@ -322,6 +333,7 @@ fi_face_descriptor(fi_pipeline *p, const fi_image *img, fi_alignment alignment, 
 {
 	fi_status	s;
 
+	p->encoder_runs++;
 	if (alignment == FI_ALIGN_FACEAPI)
 	{
 		double		x,

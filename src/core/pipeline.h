@@ -150,6 +150,10 @@ extern const fi_chip_geometry fi_chip_default;
 void		fi_similarity_chip(const fi_image *img, const double landmarks[FI_LM_POINTS][2],
 							   const fi_chip_geometry *geom, float *out);
 
+/* Detector and recognition-net runs of this context since it was created. */
+void		fi_pipeline_counters(const fi_pipeline *p, int64_t *detector_runs,
+								 int64_t *encoder_runs);
+
 /* The underlying model / workspace of a context. */
 const fi_model *fi_pipeline_model(const fi_pipeline *p);
 fi_workspace *fi_pipeline_workspace(fi_pipeline *p);

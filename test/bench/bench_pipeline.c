@@ -47,6 +47,7 @@ median(double *t, int n)
 		printf("%-52s %8.2f ms median, %8.2f min (%d runs)\n", label, med_, ts_[0], n_); \
 	} while (0)
 
+/* Every timing in turn. */
 int
 main(int argc, char **argv)
 {

@@ -567,6 +567,7 @@ eval_negatives(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base,
 	return nfaces;
 }
 
+/* Options, then negatives, dlib recall, LFW. */
 int
 main(int argc, char **argv)
 {

@@ -230,6 +230,7 @@ run_nets(fi_model *m, fi_workspace *ws, const char *shared)
 	}
 }
 
+/* Fast kernels, then the generic layers. */
 int
 main(void)
 {

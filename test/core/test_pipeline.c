@@ -430,6 +430,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 	fi_image_free(&img);
 }
 
+/* Golden image files, then the behaviour checks. */
 int
 main(void)
 {
