@@ -15,7 +15,8 @@
  * frame, as LFW's), the tiny detector at input 320 whatever detect_size; a
  * photo whose bordered copy would exceed 1024 px is first shrunk by an
  * integer factor (box average), so the copy stays small.  Then (tiny) once
- * more without border at input 224.  Results are mapped back to the photo's
+ * more without border at input 224.  Retries ask for min_score + 0.05: they
+ * run on every photo without a face.  Results are mapped back to the photo's
  * coordinates (boxes of a face found on the bordered copy may extend past the
  * photo; its crops are those of the copy, mapped back).
  */

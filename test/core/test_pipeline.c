@@ -416,6 +416,43 @@ check_behaviour(fi_pipeline *p, const char *shared)
 		fi_image_free(&lfw);
 	}
 
+	/* no face on any photo of negatives_nonface/plain (default options, retries included) */
+	{
+		char		dir[1024];
+		struct dirent **ents = NULL;
+		int			ne,
+					photos = 0,
+					false_faces = 0;
+
+		snprintf(dir, sizeof(dir), "%s/faces/negatives_nonface/plain", shared);
+		ne = scandir(dir, &ents, NULL, alphasort);
+		for (int i = 0; i < ne; i++)
+		{
+			fi_image	neg;
+
+			snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+			if (strstr(ents[i]->d_name, ".jpg") != NULL && t_load_image(path, &neg) == 0)
+			{
+				fs = NULL;
+				n = 0;
+				o.embed = false;
+				if (fi_faces_detect(p, &neg, &o, &fs, &n, NULL, &err) == FI_OK)
+					false_faces += n;
+				if (n > 0)
+					printf("false face on %s\n", ents[i]->d_name);
+				o.embed = true;
+				free(fs);
+				fi_image_free(&neg);
+				photos++;
+			}
+			free(ents[i]);
+		}
+		free(ents);
+		if (ne >= 0)
+			t_check(photos == 44 && false_faces == 0, "negatives_nonface/plain: %d false faces on %d photos",
+					false_faces, photos);
+	}
+
 	/* a photo without a face: no face, not an error */
 	{
 		fi_image	grey = {640, 480, malloc(640 * 480 * 3)};
