@@ -222,7 +222,7 @@ report(const char *label, const pair *pr, int np, const float *desc, const bool 
 /* Descriptors of every found face with one alignment (geom for similarity). */
 static void
 embed_all(fi_pipeline *p, fi_face *faces, const bool *found, fi_alignment al,
-		  const fi_chip_geometry *geom, float *desc)
+		  const fi_chip_geometry *geom, const bool *only, float *desc)
 {
 	float	   *chip = malloc(sizeof(float) * FI_REC_SIZE * FI_REC_SIZE * 3);
 
@@ -232,7 +232,7 @@ embed_all(fi_pipeline *p, fi_face *faces, const bool *found, fi_alignment al,
 		fi_error	err = {0};
 		fi_face		f = faces[i];
 
-		if (!found[i] || t_load_image(names[i], &img) != 0)
+		if (!found[i] || (only != NULL && !only[i]) || t_load_image(names[i], &img) != 0)
 			continue;
 		if (al == FI_ALIGN_FACEAPI)
 		{
@@ -311,38 +311,44 @@ eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int l
 	printf("LFW View 1: %d photos (%d DevTrain pairs, %d DevTest pairs); detection + landmarks %.1f ms/photo\n",
 		   nnames, np - ntest, ntest, (t_ms() - t0) / nnames);
 	printf("  photos without a face: %d; found only on a retry: %d\n", nofaces, retried);
+	fflush(stdout);
 	if (tune)
 	{
 		/* similarity chip geometry: pick the best DevTrain accuracy, report its DevTest */
 		static const double cys[] = {0.40, 0.43, 0.46};
 		static const double ds[] = {0.40, 0.45, 0.50};
-		static const double ratios[] = {0.88, 1.0};
 		fi_chip_geometry best = fi_chip_default;
 		double		besttr = -1;
+		bool	   *train = calloc(nnames, sizeof(bool));
 
+		for (int i = 0; i < np; i++)
+			if (!pr[i].test)
+				train[pr[i].a] = train[pr[i].b] = true;
+		/* DevTrain photos only: the DevTest figures printed here are meaningless */
 		for (int a = 0; a < 3; a++)
 			for (int b = 0; b < 3; b++)
-				for (int c = 0; c < 2; c++)
-				{
-					fi_chip_geometry g = {0.5, cys[a], ds[b], ratios[c]};
-					char		label[64];
+			{
+				fi_chip_geometry g = {0.5, cys[a], ds[b], fi_chip_default.ratio};
+				char		label[64];
 
-					snprintf(label, sizeof(label), "sim cy %.2f d %.2f r %.2f", g.cy, g.d, g.ratio);
-					embed_all(p, faces, found, FI_ALIGN_SIMILARITY, &g, desc);
-					report(label, pr, np, desc, found, &tr);
-					if (tr > besttr)
-					{
-						besttr = tr;
-						best = g;
-					}
+				snprintf(label, sizeof(label), "sim cy %.2f d %.2f r %.2f", g.cy, g.d, g.ratio);
+				embed_all(p, faces, found, FI_ALIGN_SIMILARITY, &g, train, desc);
+				report(label, pr, np, desc, found, &tr);
+				fflush(stdout);
+				if (tr > besttr)
+				{
+					besttr = tr;
+					best = g;
 				}
+			}
 		printf("  best on DevTrain: cy %.2f d %.2f ratio %.2f\n", best.cy, best.d, best.ratio);
+		free(train);
 	}
 	t0 = t_ms();
-	embed_all(p, faces, found, FI_ALIGN_SIMILARITY, NULL, desc);
+	embed_all(p, faces, found, FI_ALIGN_SIMILARITY, NULL, NULL, desc);
 	printf("  (similarity descriptors: %.1f ms/photo)\n", (t_ms() - t0) / (nnames - nofaces));
 	result = report("similarity", pr, np, desc, found, &tr);
-	embed_all(p, faces, found, FI_ALIGN_FACEAPI, NULL, desc);
+	embed_all(p, faces, found, FI_ALIGN_FACEAPI, NULL, NULL, desc);
 	report("faceapi", pr, np, desc, found, &tr);
 	free(desc);
 	free(found);

@@ -430,7 +430,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 		{
 			fi_image	neg;
 
-			snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+			snprintf(path, sizeof(path), "%.700s/%.255s", dir, ents[i]->d_name);
 			if (strstr(ents[i]->d_name, ".jpg") != NULL && t_load_image(path, &neg) == 0)
 			{
 				fs = NULL;
