@@ -11,6 +11,7 @@
  *	  - false faces on negatives_nonface/plain (must be 0) and /hard.
  *	  Usage: eval_lfw [--detector tiny|ssd] [--size N] [--min-score S]
  *	                  [--no-retry] [--only lfw|dlib|neg] [--limit N] [--tune] [--assert]
+ *	  --flip: similarity descriptors averaged with the mirrored chip's.
  *	  --tune: also try similarity chip geometries, pick the best on DevTrain.
  *	  --assert: exit 1 unless DevTest >= 98.0% (calibrated, similarity),
  *	  no face on plain, recall >= 0.9.
@@ -30,6 +31,7 @@ typedef struct pair
 } pair;
 
 static char **names;			/* unique image paths */
+static bool flip_average;		/* --flip: similarity descriptor averaged with the mirrored chip's */
 static int	nnames,
 			capnames;
 
@@ -243,9 +245,32 @@ embed_all(fi_pipeline *p, fi_face *faces, const bool *found, fi_alignment al,
 		}
 		else
 		{
+			float	   *d = desc + (size_t) i * FI_REC_DIM;
+
 			fi_similarity_chip(&img, f.landmarks, geom, chip);
 			fi_recognition_forward(fi_pipeline_model(p), fi_pipeline_workspace(p), chip,
-								   desc + (size_t) i * FI_REC_DIM, NULL, NULL, NULL, &err);
+								   d, NULL, NULL, NULL, &err);
+			if (flip_average)
+			{
+				/* mean with the descriptor of the mirrored chip */
+				float		d2[FI_REC_DIM];
+
+				for (int r = 0; r < FI_REC_SIZE; r++)
+					for (int q = 0; q < FI_REC_SIZE / 2; q++)
+						for (int ch = 0; ch < 3; ch++)
+						{
+							float	   *a = chip + ((size_t) r * FI_REC_SIZE + q) * 3 + ch;
+							float	   *b = chip + ((size_t) r * FI_REC_SIZE + FI_REC_SIZE - 1 - q) * 3 + ch;
+							float		t = *a;
+
+							*a = *b;
+							*b = t;
+						}
+				fi_recognition_forward(fi_pipeline_model(p), fi_pipeline_workspace(p), chip,
+									   d2, NULL, NULL, NULL, &err);
+				for (int k = 0; k < FI_REC_DIM; k++)
+					d[k] = (d[k] + d2[k]) / 2;
+			}
 		}
 		fi_image_free(&img);
 	}
@@ -602,6 +627,8 @@ main(int argc, char **argv)
 			only = argv[++i];
 		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
 			limit = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--flip") == 0)
+			flip_average = true;
 		else if (strcmp(argv[i], "--tune") == 0)
 			tune = true;
 		else if (strcmp(argv[i], "--assert") == 0)
