@@ -451,6 +451,9 @@ unshift(fi_face *f, int b, int k)
  */
 #define RETRY_SCORE_MARGIN 0.05
 
+/* Score the SSD fallback asks for. */
+#define SSD_FALLBACK_SCORE 0.7
+
 /* Longest side of the bordered copy before it is shrunk by an integer factor. */
 #define RETRY_MAX_SIDE 1024
 
@@ -530,11 +533,23 @@ fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opt
 	}
 	if (s != FI_OK || *nfaces > 0 || o.detector != FI_DETECTOR_TINY)
 		return s;
-	/* last, the photo itself at a coarse grid */
+	/* the photo itself at a coarse grid */
 	o.detect_size = 224;
 	s = detect_once(p, img, &o, faces, nfaces, c, err);
 	for (int i = 0; s == FI_OK && i < *nfaces; i++)
 		(*faces)[i].attempt = 2;
+	if (s != FI_OK || *nfaces > 0 || !opts->ssd_fallback)
+		return s;
+
+	/* last, the other detector, demanding a high score (0.7: none on the plain negatives) */
+	o = *opts;
+	o.detector = FI_DETECTOR_SSD;
+	o.min_score = opts->min_score > SSD_FALLBACK_SCORE ? opts->min_score : SSD_FALLBACK_SCORE;
+	o.ssd_fallback = false;
+	o.retry = true;
+	s = fi_faces_detect(p, img, &o, faces, nfaces, c, err);
+	for (int i = 0; s == FI_OK && i < *nfaces; i++)
+		(*faces)[i].attempt += 3;
 	return s;
 }
 

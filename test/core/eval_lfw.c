@@ -11,6 +11,7 @@
  *	  - false faces on negatives_nonface/plain (must be 0) and /hard.
  *	  Usage: eval_lfw [--detector tiny|ssd] [--size N] [--min-score S]
  *	                  [--no-retry] [--only lfw|dlib|neg] [--limit N] [--tune] [--assert]
+ *	  --ssd-fallback: opts.ssd_fallback on.
  *	  --flip: similarity descriptors averaged with the mirrored chip's.
  *	  --tune: also try similarity chip geometries, pick the best on DevTrain.
  *	  --assert: exit 1 unless DevTest >= 98.0% (calibrated, similarity),
@@ -327,7 +328,11 @@ eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int l
 			found[i] = true;
 		}
 		else
+		{
 			nofaces++;
+			if (getenv("FACEID_EVAL_VERBOSE") != NULL)
+				fprintf(stderr, "no face: %s\n", names[i]);
+		}
 		free(fs);
 		fi_image_free(&img);
 		if ((i + 1) % 1000 == 0)
@@ -627,6 +632,8 @@ main(int argc, char **argv)
 			only = argv[++i];
 		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
 			limit = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--ssd-fallback") == 0)
+			o.ssd_fallback = true;
 		else if (strcmp(argv[i], "--flip") == 0)
 			flip_average = true;
 		else if (strcmp(argv[i], "--tune") == 0)
@@ -644,9 +651,9 @@ main(int argc, char **argv)
 		printf("FAIL: %s\n", err.msg);
 		return 1;
 	}
-	printf("config: detector %s, size %d, min_score %.2f, retry %s\n",
+	printf("config: detector %s, size %d, min_score %.2f, retry %s, ssd fallback %s, flip %s\n",
 		   o.detector == FI_DETECTOR_SSD ? "ssd" : "tiny", o.detect_size, o.min_score,
-		   o.retry ? "on" : "off");
+		   o.retry ? "on" : "off", o.ssd_fallback ? "on" : "off", flip_average ? "on" : "off");
 	if (only == NULL || strcmp(only, "neg") == 0)
 	{
 		int			plain = eval_negatives(p, shared, &o, "plain");
