@@ -326,15 +326,32 @@ fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2],
 		}
 }
 
-/* Descriptor with the chosen alignment. */
+/* Mirror a 150x150x3 chip left-right in place. */
+static void
+mirror_chip(float *chip)
+{
+	for (int r = 0; r < FI_REC_SIZE; r++)
+		for (int q = 0; q < FI_REC_SIZE / 2; q++)
+			for (int ch = 0; ch < 3; ch++)
+			{
+				float	   *a = chip + ((size_t) r * FI_REC_SIZE + q) * 3 + ch;
+				float	   *b = chip + ((size_t) r * FI_REC_SIZE + FI_REC_SIZE - 1 - q) * 3 + ch;
+				float		t = *a;
+
+				*a = *b;
+				*b = t;
+			}
+}
+
+/* Descriptor with the chosen alignment (and the mirrored chip when flip_average). */
 fi_status
-fi_face_descriptor(fi_pipeline *p, const fi_image *img, fi_alignment alignment, fi_face *f,
-				   const fi_cancel *c, fi_error *err)
+fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
+				   fi_face *f, const fi_cancel *c, fi_error *err)
 {
 	fi_status	s;
 
 	p->encoder_runs++;
-	if (alignment == FI_ALIGN_FACEAPI)
+	if (opts->alignment == FI_ALIGN_FACEAPI)
 	{
 		double		x,
 					y,
@@ -345,12 +362,25 @@ fi_face_descriptor(fi_pipeline *p, const fi_image *img, fi_alignment alignment, 
 		f->descriptor_crop = fi_clip_floor(x, y, w, h, img->width, img->height);
 		if (f->descriptor_crop.width <= 0 || f->descriptor_crop.height <= 0)
 			return fi_set_error(err, FI_ERR_INTERNAL, "empty descriptor crop");
-		s = fi_recognition_embed(p->m, p->ws, img, &f->descriptor_crop, f->descriptor, c, err);
+		s = fi_preprocess(img, &f->descriptor_crop, FI_SQUARE_CENTER, FI_REC_SIZE,
+						  &fi_norm_recognition, p->chip, err);
 	}
 	else
 	{
 		fi_similarity_chip(img, f->landmarks, NULL, p->chip);
+		s = FI_OK;
+	}
+	if (s == FI_OK)
 		s = fi_recognition_forward(p->m, p->ws, p->chip, f->descriptor, NULL, NULL, c, err);
+	if (s == FI_OK && opts->flip_average)
+	{
+		float		d2[FI_REC_DIM];
+
+		p->encoder_runs++;
+		mirror_chip(p->chip);
+		s = fi_recognition_forward(p->m, p->ws, p->chip, d2, NULL, NULL, c, err);
+		for (int k = 0; s == FI_OK && k < FI_REC_DIM; k++)
+			f->descriptor[k] = (f->descriptor[k] + d2[k]) / 2;
 	}
 	if (s == FI_OK)
 		f->has_descriptor = true;
@@ -408,7 +438,7 @@ detect_once(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
 	for (int i = 0; i < nf; i++)
 	{
 		if ((s = fi_face_landmarks(p, img, opts, &fs[i], c, err)) != FI_OK ||
-			(opts->embed && (s = fi_face_descriptor(p, img, opts->alignment, &fs[i], c, err)) != FI_OK))
+			(opts->embed && (s = fi_face_descriptor(p, img, opts, &fs[i], c, err)) != FI_OK))
 		{
 			free(fs);
 			return s;

@@ -49,6 +49,7 @@ typedef struct fi_pipeline_opts
 	double		min_score;		/* default 0.5 */
 	fi_alignment alignment;		/* default similarity */
 	bool		embed;			/* compute descriptors (default true) */
+	bool		flip_average;	/* descriptor = mean of the chip's and its mirror's (2x cost) */
 	bool		largest_only;	/* landmarks + descriptor only for the largest face */
 	bool		faceapi_landmark_quirk; /* shift landmarks by the unfloored box origin (spec 6.3) */
 	bool		tiny_landmarks; /* use the tiny 68-point net */
@@ -128,8 +129,8 @@ fi_status	fi_face_landmarks(fi_pipeline *p, const fi_image *img, const fi_pipeli
 void		fi_faceapi_descriptor_rect(const fi_face *f, double *x, double *y, double *w,
 									   double *h);
 
-/* Descriptor of face f (landmarks set) with the given alignment. */
-fi_status	fi_face_descriptor(fi_pipeline *p, const fi_image *img, fi_alignment alignment,
+/* Descriptor of face f (landmarks set) with opts->alignment and opts->flip_average. */
+fi_status	fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
 							   fi_face *f, const fi_cancel *c, fi_error *err);
 
 /*

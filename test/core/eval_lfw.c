@@ -12,7 +12,7 @@
  *	  Usage: eval_lfw [--detector tiny|ssd] [--size N] [--min-score S]
  *	                  [--no-retry] [--only lfw|dlib|neg] [--limit N] [--tune] [--assert]
  *	  --ssd-fallback: opts.ssd_fallback on.
- *	  --flip: similarity descriptors averaged with the mirrored chip's.
+ *	  --flip: descriptors averaged with the mirrored chip's (opts.flip_average).
  *	  --tune: also try similarity chip geometries, pick the best on DevTrain.
  *	  --assert: exit 1 unless DevTest >= 98.0% (calibrated, similarity),
  *	  no face on plain, recall >= 0.9.
@@ -32,7 +32,7 @@ typedef struct pair
 } pair;
 
 static char **names;			/* unique image paths */
-static bool flip_average;		/* --flip: similarity descriptor averaged with the mirrored chip's */
+static bool flip_average;		/* --flip: opts.flip_average */
 static int	nnames,
 			capnames;
 
@@ -227,6 +227,11 @@ static void
 embed_all(fi_pipeline *p, fi_face *faces, const bool *found, fi_alignment al,
 		  const fi_chip_geometry *geom, const bool *only, float *desc)
 {
+	fi_pipeline_opts o;
+
+	fi_pipeline_opts_default(&o);
+	o.alignment = al;
+	o.flip_average = flip_average;
 	float	   *chip = malloc(sizeof(float) * FI_REC_SIZE * FI_REC_SIZE * 3);
 
 	for (int i = 0; i < nnames; i++)
@@ -241,37 +246,20 @@ embed_all(fi_pipeline *p, fi_face *faces, const bool *found, fi_alignment al,
 		{
 			/* a face found on the bordered retry: clip its landmark crop to the photo (6.2) */
 			f.landmark_crop = fi_clip_floor(f.x, f.y, f.w, f.h, img.width, img.height);
-			if (fi_face_descriptor(p, &img, FI_ALIGN_FACEAPI, &f, NULL, &err) == FI_OK)
+			if (fi_face_descriptor(p, &img, &o, &f, NULL, &err) == FI_OK)
+				memcpy(desc + (size_t) i * FI_REC_DIM, f.descriptor, sizeof(float) * FI_REC_DIM);
+		}
+		else if (geom == NULL)
+		{
+			if (fi_face_descriptor(p, &img, &o, &f, NULL, &err) == FI_OK)
 				memcpy(desc + (size_t) i * FI_REC_DIM, f.descriptor, sizeof(float) * FI_REC_DIM);
 		}
 		else
 		{
-			float	   *d = desc + (size_t) i * FI_REC_DIM;
-
+			/* a geometry under test (no flip) */
 			fi_similarity_chip(&img, f.landmarks, geom, chip);
 			fi_recognition_forward(fi_pipeline_model(p), fi_pipeline_workspace(p), chip,
-								   d, NULL, NULL, NULL, &err);
-			if (flip_average)
-			{
-				/* mean with the descriptor of the mirrored chip */
-				float		d2[FI_REC_DIM];
-
-				for (int r = 0; r < FI_REC_SIZE; r++)
-					for (int q = 0; q < FI_REC_SIZE / 2; q++)
-						for (int ch = 0; ch < 3; ch++)
-						{
-							float	   *a = chip + ((size_t) r * FI_REC_SIZE + q) * 3 + ch;
-							float	   *b = chip + ((size_t) r * FI_REC_SIZE + FI_REC_SIZE - 1 - q) * 3 + ch;
-							float		t = *a;
-
-							*a = *b;
-							*b = t;
-						}
-				fi_recognition_forward(fi_pipeline_model(p), fi_pipeline_workspace(p), chip,
-									   d2, NULL, NULL, NULL, &err);
-				for (int k = 0; k < FI_REC_DIM; k++)
-					d[k] = (d[k] + d2[k]) / 2;
-			}
+								   desc + (size_t) i * FI_REC_DIM, NULL, NULL, NULL, &err);
 		}
 		fi_image_free(&img);
 	}

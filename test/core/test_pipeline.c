@@ -307,7 +307,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 			float		d0[FI_REC_DIM];
 
 			ro.alignment = al == 0 ? FI_ALIGN_SIMILARITY : FI_ALIGN_FACEAPI;
-			fi_face_descriptor(p, &img, ro.alignment, &f0, NULL, &err);
+			fi_face_descriptor(p, &img, &ro, &f0, NULL, &err);
 			memcpy(d0, f0.descriptor, sizeof(d0));
 			if (fi_faces_detect(p, &rot, &ro, &rs, &nr, NULL, &err) == FI_OK && nr > 0)
 			{
