@@ -120,6 +120,14 @@ main(int argc, char **argv)
 		TIME("face_embed, 250x250 LFW photo (incl. JPEG decode)", runs * 2,
 			 ({ fi_image im; fi_image_decode(jpeg, jlen, 50000000, &im, &err);
 				fi_face_embed_largest(p, &im, &o, desc, &found, NULL, NULL, &err); fi_image_free(&im); }));
+		o.flip_average = true;
+		TIME("face_embed, 250x250 LFW photo, flip_average", runs * 2,
+			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+		o.flip_average = false;
+		o.alignment = FI_ALIGN_FACEAPI;
+		TIME("face_embed, 250x250 LFW photo, faceapi alignment", runs * 2,
+			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+		o.alignment = FI_ALIGN_SIMILARITY;
 		free(jpeg);
 	}
 	{
