@@ -45,6 +45,8 @@ fi_pipeline_opts_default(fi_pipeline_opts *o)
 	o->embed = true;
 	o->retry = true;
 	o->no_upscale = true;
+	o->ssd_fallback = true;
+	o->flip_average = true;
 }
 
 /* Tiny detector input for a photo: detect_size, or less for a small photo. */

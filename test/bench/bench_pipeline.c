@@ -131,6 +131,25 @@ main(int argc, char **argv)
 		free(jpeg);
 	}
 	{
+		fi_image	neg;
+		float		desc[128];
+		bool		found;
+
+		snprintf(path, sizeof(path), "%s/faces/negatives_nonface/plain/skimage_rocket.jpg", shared);
+		if (t_load_image(path, &neg) == 0)
+		{
+			char		label[96];
+
+			snprintf(label, sizeof(label), "face_embed, %dx%d photo without a face (retries)", neg.width, neg.height);
+			TIME(label, runs, fi_face_embed_largest(p, &neg, &o, desc, &found, NULL, NULL, &err));
+			o.ssd_fallback = !o.ssd_fallback;
+			snprintf(label, sizeof(label), "  the same with ssd_fallback %s", o.ssd_fallback ? "on" : "off");
+			TIME(label, runs, fi_face_embed_largest(p, &neg, &o, desc, &found, NULL, NULL, &err));
+			o.ssd_fallback = !o.ssd_fallback;
+			fi_image_free(&neg);
+		}
+	}
+	{
 		fi_face    *fs = NULL;
 		int			nf = 0;
 

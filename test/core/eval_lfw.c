@@ -10,9 +10,10 @@
  *	    with a fixed box correction fitted on training.xml);
  *	  - false faces on negatives_nonface/plain (must be 0) and /hard.
  *	  Usage: eval_lfw [--detector tiny|ssd] [--size N] [--min-score S]
- *	                  [--no-retry] [--only lfw|dlib|neg] [--limit N] [--tune] [--assert]
- *	  --ssd-fallback: opts.ssd_fallback on.
- *	  --flip: descriptors averaged with the mirrored chip's (opts.flip_average).
+ *	                  [--no-retry] [--no-ssd-fallback] [--no-flip]
+ *	                  [--only lfw|dlib|neg] [--limit N] [--tune] [--assert]
+ *	  Defaults are the pipeline's (fi_pipeline_opts_default); --no-ssd-fallback
+ *	  and --no-flip switch those options off.
  *	  --tune: also try similarity chip geometries, pick the best on DevTrain.
  *	  --assert: exit 1 unless DevTest >= 98.0% (calibrated, similarity),
  *	  no face on plain, recall >= 0.9.
@@ -32,7 +33,7 @@ typedef struct pair
 } pair;
 
 static char **names;			/* unique image paths */
-static bool flip_average;		/* --flip: opts.flip_average */
+static bool flip_average = true;	/* opts.flip_average (--no-flip) */
 static int	nnames,
 			capnames;
 
@@ -620,10 +621,10 @@ main(int argc, char **argv)
 			only = argv[++i];
 		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
 			limit = atoi(argv[++i]);
-		else if (strcmp(argv[i], "--ssd-fallback") == 0)
-			o.ssd_fallback = true;
-		else if (strcmp(argv[i], "--flip") == 0)
-			flip_average = true;
+		else if (strcmp(argv[i], "--no-ssd-fallback") == 0)
+			o.ssd_fallback = false;
+		else if (strcmp(argv[i], "--no-flip") == 0)
+			flip_average = false;
 		else if (strcmp(argv[i], "--tune") == 0)
 			tune = true;
 		else if (strcmp(argv[i], "--assert") == 0)

@@ -526,6 +526,7 @@ main(void)
 		tiny_only = strstr(de->d_name, ".tiny") != NULL;
 		fi_pipeline_opts_default(&o);
 		o.no_upscale = false;	/* face-api upscales small photos to the input size */
+		o.flip_average = false; /* nor does it average with the mirror */
 		if (!tiny_only)
 		{
 			o.detector = FI_DETECTOR_SSD;
