@@ -115,18 +115,18 @@ main(int argc, char **argv)
 
 		snprintf(path, sizeof(path), "%s/faces/lfw-view1/Aaron_Peirsol/Aaron_Peirsol_0001.jpg", shared);
 		jpeg = t_read(path, &jlen);
-		TIME("face_embed, 250x250 LFW photo (pixels given)", runs * 2,
+		TIME("face_embed, 250x250 LFW photo (defaults; pixels given)", runs * 2,
 			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
 		TIME("face_embed, 250x250 LFW photo (incl. JPEG decode)", runs * 2,
 			 ({ fi_image im; fi_image_decode(jpeg, jlen, 50000000, &im, &err);
 				fi_face_embed_largest(p, &im, &o, desc, &found, NULL, NULL, &err); fi_image_free(&im); }));
-		o.flip_average = true;
-		TIME("face_embed, 250x250 LFW photo, flip_average", runs * 2,
-			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
 		o.flip_average = false;
-		o.alignment = FI_ALIGN_FACEAPI;
-		TIME("face_embed, 250x250 LFW photo, faceapi alignment", runs * 2,
+		TIME("face_embed, 250x250 LFW photo, flip_average off", runs * 2,
 			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+		o.alignment = FI_ALIGN_FACEAPI;
+		TIME("face_embed, 250x250 LFW photo, faceapi, flip off", runs * 2,
+			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+		o.flip_average = true;
 		o.alignment = FI_ALIGN_SIMILARITY;
 		free(jpeg);
 	}
@@ -157,12 +157,16 @@ main(int argc, char **argv)
 		jpeg = t_read(path, &jlen);
 		TIME("all faces of sample1 1920x1280 (pixels given)", runs,
 			 (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err), free(fs)));
-		TIME("all faces of sample1 1920x1280 (incl. JPEG decode)", runs,
+		TIME("all faces of sample1 1920x1280 (defaults, incl. JPEG decode)", runs,
 			 ({ fi_image im; fi_image_decode(jpeg, jlen, 50000000, &im, &err);
 				fi_faces_detect(p, &im, &o, &fs, &nf, NULL, &err); free(fs); fi_image_free(&im); }));
 		fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err);
 		printf("(sample1: %d faces with the default options)\n", nf);
 		free(fs);
+		o.flip_average = false;
+		TIME("all faces of sample1, flip_average off", runs,
+			 (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err), free(fs)));
+		o.flip_average = true;
 		o.detector = FI_DETECTOR_SSD;
 		TIME("all faces of sample1, SSD (pixels given)", runs,
 			 (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err), free(fs)));
