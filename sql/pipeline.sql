@@ -62,7 +62,7 @@ SET faceid.alignment = faceapi;
 SELECT (face_embed(img) <-> (SELECT e FROM similarity_enc)) > 0.01 AS alignment_changes_encoding
 FROM faces_photos WHERE name = 'sample1';
 RESET faceid.alignment;
-SET faceid.min_score = 0.99;
+SET faceid.min_score = 0.999;
 SELECT count(*) AS strict_faces FROM faces_photos, face_detect(img) WHERE name = 'sample1';
 RESET faceid.min_score;
 SET faceid.detect_size = 500;
