@@ -98,7 +98,7 @@ SELECT q.name AS truth, q.file, f.face, m.name AS nearest, round(m.d::numeric, 3
 FROM queries q
 LEFT JOIN LATERAL face_embed_all(decode(q.b64, 'base64')) f ON true
 LEFT JOIN LATERAL (SELECT name, embedding <-> f.embedding AS d FROM people
-                    WHERE embedding IS NOT NULL
+                    WHERE embedding IS NOT NULL AND f.embedding IS NOT NULL
                     ORDER BY embedding <-> f.embedding LIMIT 1) m ON true;
 \timing off
 SELECT file, face, nearest, distance, answer,
