@@ -1,0 +1,406 @@
+/*
+ * hnswinsert.c
+ *	  faceid_hnsw: inserting one element into the graph on disk.
+ *
+ * Concurrency: an insert holds the heavyweight update lock in share mode, or
+ * in exclusive mode when it may become the entry point (the graph is empty
+ * or its level is above the entry's), so entry point changes are serial.
+ * Buffer locks are taken one at a time, never nested, so inserts, scans and
+ * VACUUM cannot deadlock.  A neighbour list is changed optimistically: read
+ * it, compute the new list without locks, then lock the page and write only
+ * if the list is still the one read (else retry).
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+#define HNSW_UPDATE_RETRIES 4
+
+/* Build the element tuple for vec with the chosen neighbours. */
+static HnswElementTuple
+form_element(const float4 *vec, ItemPointer heaptid, int m, int level,
+			 uint64 **nbrs, int *nnbrs, Size *size)
+{
+	HnswElementTuple tup;
+
+	*size = HnswElementTupleSize(m, level);
+	tup = palloc0(*size);
+	tup->level = level;
+	tup->deleted = 0;
+	tup->heaptid = *heaptid;
+	memcpy(tup->vec, vec, sizeof(float4) * FI_DIM);
+	for (int i = 0; i < HnswTotalSlots(m, level); i++)
+		ItemPointerSetInvalid(&tup->neighbors[i]);
+	for (int lev = 0; lev <= level; lev++)
+	{
+		int			start = HnswLevelStart(m, lev);
+
+		for (int i = 0; i < nnbrs[lev]; i++)
+			ItemPointerSet(&tup->neighbors[start + i],
+						   HnswIdBlock(nbrs[lev][i]), HnswIdOffset(nbrs[lev][i]));
+	}
+	return tup;
+}
+
+/* Put a tuple on the insert page, or on a new page; returns its id. */
+static uint64
+store_element(Relation index, HnswElementTuple tup, Size size, bool building)
+{
+	HnswMetaPageData meta;
+	BlockNumber blkno;
+	Buffer		buf;
+	Page		page;
+	GenericXLogState *state;
+	OffsetNumber offno;
+
+	hnsw_read_meta(index, &meta);
+	blkno = meta.insertPage;
+	if (BlockNumberIsValid(blkno))
+	{
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (PageGetFreeSpace(BufferGetPage(buf)) >= MAXALIGN(size))
+		{
+			page = hnsw_page_begin(index, buf, building, false, &state);
+			offno = PageAddItem(page, (Item) tup, size, InvalidOffsetNumber,
+								false, false);
+			if (offno == InvalidOffsetNumber)
+				elog(ERROR, "failed to add element to faceid_hnsw index \"%s\"",
+					 RelationGetRelationName(index));
+			hnsw_page_finish(buf, building, state);
+			UnlockReleaseBuffer(buf);
+			return ((uint64) blkno << 16) | offno;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+
+	/* extend the relation by one page */
+	LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
+	UnlockRelationForExtension(index, ExclusiveLock);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	blkno = BufferGetBlockNumber(buf);
+	page = hnsw_page_begin(index, buf, building, true, &state);
+	hnsw_init_page(page, 0);
+	offno = PageAddItem(page, (Item) tup, size, InvalidOffsetNumber, false, false);
+	if (offno == InvalidOffsetNumber)
+		elog(ERROR, "failed to add element to faceid_hnsw index \"%s\"",
+			 RelationGetRelationName(index));
+	hnsw_page_finish(buf, building, state);
+	UnlockReleaseBuffer(buf);
+
+	hnsw_update_meta(index, HNSW_INVALID_ID, 0, blkno, false, building);
+	return ((uint64) blkno << 16) | offno;
+}
+
+/* Choose the neighbours of a new element among the search results. */
+static int
+choose_neighbors(HnswGraph *g, HnswCandidate *found, int nfound, int maxm,
+				 uint64 *out)
+{
+	float4	   *store = palloc(sizeof(float4) * FI_DIM * Max(nfound, 1));
+	float4	  **vecs = palloc(sizeof(float4 *) * Max(nfound, 1));
+	bool	   *chosen = palloc(sizeof(bool) * Max(nfound, 1));
+	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * Max(nfound, 1));
+	int			n = 0;
+	int			nout = 0;
+
+	for (int i = 0; i < nfound; i++)
+	{
+		vecs[n] = store + (Size) n * FI_DIM;
+		if (g->vector(g, found[i].id, vecs[n]))
+			cands[n++] = found[i];
+	}
+	hnsw_select_neighbors(cands, vecs, n, maxm, chosen);
+	for (int i = 0; i < n; i++)
+		if (chosen[i])
+			out[nout++] = cands[i].id;
+	pfree(store);
+	pfree(vecs);
+	pfree(chosen);
+	pfree(cands);
+	return nout;
+}
+
+/*
+ * Compute the list of neighbour nb on level lev after adding the new
+ * element: a free slot if there is one, else the heuristic over the old
+ * list plus the new element.  Returns false when nothing changes.
+ */
+static bool
+compute_neighbor_list(HnswGraph *g, const float4 *nbvec, ItemPointerData *list,
+					  int slots, uint64 newid, const float4 *newvec,
+					  ItemPointerData *newlist)
+{
+	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (slots + 1));
+	float4	   *store = palloc(sizeof(float4) * FI_DIM * (slots + 1));
+	float4	  **vecs = palloc(sizeof(float4 *) * (slots + 1));
+	bool	   *chosen = palloc(sizeof(bool) * (slots + 1));
+	int			n = 0;
+	bool		changed = false;
+
+	memcpy(newlist, list, sizeof(ItemPointerData) * slots);
+	for (int i = 0; i < slots; i++)
+	{
+		if (!ItemPointerIsValid(&list[i]))
+		{
+			ItemPointerSet(&newlist[i], HnswIdBlock(newid), HnswIdOffset(newid));
+			changed = true;
+			goto done;
+		}
+	}
+
+	/* full: keep the best slots of old list + new element */
+	for (int i = 0; i <= slots; i++)
+	{
+		uint64		id = (i < slots) ? HnswTidToId(&list[i]) : newid;
+
+		vecs[n] = store + (Size) n * FI_DIM;
+		if (i < slots && !g->vector(g, id, vecs[n]))
+			continue;
+		if (i == slots)
+			memcpy(vecs[n], newvec, sizeof(float4) * FI_DIM);
+		cands[n].id = id;
+		cands[n].dist = fi_distance_sq(nbvec, vecs[n]);
+		n++;
+	}
+	/* sort by distance (insertion sort: lists are short) keeping vectors */
+	for (int i = 1; i < n; i++)
+	{
+		HnswCandidate c = cands[i];
+		float4	   *v = vecs[i];
+		int			j = i - 1;
+
+		while (j >= 0 && (cands[j].dist > c.dist ||
+						  (cands[j].dist == c.dist && cands[j].id > c.id)))
+		{
+			cands[j + 1] = cands[j];
+			vecs[j + 1] = vecs[j];
+			j--;
+		}
+		cands[j + 1] = c;
+		vecs[j + 1] = v;
+	}
+	hnsw_select_neighbors(cands, vecs, n, slots, chosen);
+	for (int i = 0; i < n; i++)
+		if (cands[i].id == newid)
+			changed = chosen[i];
+	if (changed)
+	{
+		int			k = 0;
+
+		for (int i = 0; i < n; i++)
+			if (chosen[i])
+				ItemPointerSet(&newlist[k++], HnswIdBlock(cands[i].id),
+							   HnswIdOffset(cands[i].id));
+		for (; k < slots; k++)
+			ItemPointerSetInvalid(&newlist[k]);
+	}
+done:
+	pfree(cands);
+	pfree(store);
+	pfree(vecs);
+	pfree(chosen);
+	return changed;
+}
+
+/*
+ * Replace the level-lev list of element id by newlist if it still equals
+ * oldlist; false when it changed meanwhile (or the element is gone).
+ */
+bool
+hnsw_write_neighbor_list(Relation index, uint64 id, int lev, int m,
+						 ItemPointerData *oldlist, ItemPointerData *newlist,
+						 bool building)
+{
+	Buffer		buf = ReadBuffer(index, HnswIdBlock(id));
+	Page		page;
+	HnswElementTuple tup;
+	GenericXLogState *state;
+	int			start = HnswLevelStart(m, lev);
+	int			slots = HnswLevelSlots(m, lev);
+	bool		ok = false;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	if (HnswIdOffset(id) <= PageGetMaxOffsetNumber(page))
+	{
+		tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
+		if (tup->level >= lev &&
+			memcmp(&tup->neighbors[start], oldlist, sizeof(ItemPointerData) * slots) == 0)
+		{
+			page = hnsw_page_begin(index, buf, building, false, &state);
+			tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
+			memcpy(&tup->neighbors[start], newlist, sizeof(ItemPointerData) * slots);
+			hnsw_page_finish(buf, building, state);
+			ok = true;
+		}
+	}
+	UnlockReleaseBuffer(buf);
+	return ok;
+}
+
+/* Copy the vector, level and level-lev list of element id; false if gone. */
+bool
+hnsw_read_element(Relation index, uint64 id, int lev, int m, float4 *vec,
+				  ItemPointerData *list, bool *deleted)
+{
+	Buffer		buf = ReadBuffer(index, HnswIdBlock(id));
+	Page		page;
+	HnswElementTuple tup;
+	bool		ok = false;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (HnswIdOffset(id) <= PageGetMaxOffsetNumber(page))
+	{
+		tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
+		if (tup->level >= lev)
+		{
+			memcpy(vec, tup->vec, sizeof(float4) * FI_DIM);
+			memcpy(list, &tup->neighbors[HnswLevelStart(m, lev)],
+				   sizeof(ItemPointerData) * HnswLevelSlots(m, lev));
+			*deleted = tup->deleted != 0;
+			ok = true;
+		}
+	}
+	UnlockReleaseBuffer(buf);
+	return ok;
+}
+
+/* Add the reverse link nb -> new element on level lev. */
+static void
+link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
+		  const float4 *newvec, bool building)
+{
+	int			m = g->m;
+	int			slots = HnswLevelSlots(m, lev);
+	ItemPointerData *list = palloc(sizeof(ItemPointerData) * slots);
+	ItemPointerData *newlist = palloc(sizeof(ItemPointerData) * slots);
+	float4		nbvec[FI_DIM];
+
+	for (int attempt = 0; attempt < HNSW_UPDATE_RETRIES; attempt++)
+	{
+		bool		deleted;
+
+		if (!hnsw_read_element(index, nb, lev, m, nbvec, list, &deleted) || deleted)
+			break;
+		if (!compute_neighbor_list(g, nbvec, list, slots, newid, newvec, newlist))
+			break;
+		if (hnsw_write_neighbor_list(index, nb, lev, m, list, newlist, building))
+			break;
+	}
+	pfree(list);
+	pfree(newlist);
+}
+
+/*
+ * Insert one element into the graph on disk (aminsert, and CREATE INDEX
+ * once the graph no longer fits in memory).  u draws the level.
+ */
+void
+hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
+					int efConstruction, double u, bool building)
+{
+	HnswDiskGraph dg;
+	HnswMetaPageData meta;
+	int			m;
+	int			level;
+	LOCKMODE	lockmode = ShareLock;
+	uint64	   *nbrs[HNSW_MAX_LEVEL + 1];
+	int			nnbrs[HNSW_MAX_LEVEL + 1];
+	HnswElementTuple tup;
+	Size		size;
+	uint64		newid;
+	uint64		entry;
+	bool		newEntry;
+
+	LockPage(index, HNSW_UPDATE_LOCK, lockmode);
+	hnsw_read_meta(index, &meta);
+	m = meta.m;					/* the layout's m, whatever reloptions say now */
+	level = hnsw_random_level(m, hnsw_max_level(m), u);
+	hnsw_disk_graph_init(&dg, index, m);
+	if (meta.entryLevel < 0 || level > meta.entryLevel)
+	{
+		UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
+		lockmode = ExclusiveLock;
+		LockPage(index, HNSW_UPDATE_LOCK, lockmode);
+		hnsw_read_meta(index, &meta);
+	}
+	newEntry = meta.entryLevel < 0 || level > meta.entryLevel;
+
+	for (int lev = 0; lev <= level; lev++)
+	{
+		nbrs[lev] = palloc(sizeof(uint64) * HnswLevelSlots(m, lev));
+		nnbrs[lev] = 0;
+	}
+
+	if (meta.entryLevel >= 0)
+	{
+		HnswCandidate *found = palloc(sizeof(HnswCandidate) * (efConstruction + 1));
+		int			top = Min(level, meta.entryLevel);
+		uint64	   *eps = palloc(sizeof(uint64) * (efConstruction + 1));
+		int			neps = 1;
+
+		entry = HnswTidToId(&meta.entry);
+		eps[0] = hnsw_descend(&dg.g, vec, entry, meta.entryLevel, top);
+		for (int lev = top; lev >= 0; lev--)
+		{
+			int			nfound = hnsw_search_level(&dg.g, vec, eps, neps, lev,
+												   efConstruction, found);
+
+			nnbrs[lev] = choose_neighbors(&dg.g, found, nfound,
+										  HnswLevelSlots(m, lev), nbrs[lev]);
+			for (int i = 0; i < nfound; i++)
+				eps[i] = found[i].id;
+			if (nfound > 0)
+				neps = nfound;
+		}
+		pfree(found);
+		pfree(eps);
+	}
+
+	tup = form_element(vec, heaptid, m, level, nbrs, nnbrs, &size);
+	newid = store_element(index, tup, size, building);
+	pfree(tup);
+
+	for (int lev = 0; lev <= level; lev++)
+		for (int i = 0; i < nnbrs[lev]; i++)
+			link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec, building);
+
+	if (newEntry)
+		hnsw_update_meta(index, newid, level, InvalidBlockNumber, true, building);
+	UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
+}
+
+/* aminsert: index one new heap tuple (NULLs are not indexed). */
+bool
+hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+		   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+		   IndexInfo *indexInfo)
+{
+	MemoryContext ctx;
+	MemoryContext old;
+	FaceEmbedding *v;
+
+	if (isnull[0])
+		return false;
+	v = DatumGetFaceEmbedding(values[0]);
+
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "faceid_hnsw insert",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	hnsw_insert_on_disk(index, v->x, heap_tid, HnswGetEfConstruction(index),
+						pg_prng_double(&pg_global_prng_state), false);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+	return false;
+}
