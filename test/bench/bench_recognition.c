@@ -1,0 +1,208 @@
+/*
+ * bench_recognition.c
+ *	  Recognition net speed: ms per 150x150 image, batch 1, one thread,
+ *	  median of N runs after warm-up; GFLOP/s (541.7 MFLOP/image) and the
+ *	  fraction of this core's fp32 peak, measured with an FMA loop.
+ *	  Usage: bench_recognition [runs] [--profile]
+ *	  Env: FACEID_WEIGHTS (default <repo>/build/faceid_weights.bin).
+ *	  The kernel set follows OPENBLAS_CORETYPE (unset = faceid's cpuid pick).
+ */
+#include "blas.h"
+#include "model.h"
+#include "recognition.h"
+
+#include <immintrin.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MFLOP_PER_IMAGE 541.708288	/* 2 x 270,854,144 MACs (spec 8) */
+#define MAX_LAYERS 32
+
+/* Monotonic time in ms. */
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* qsort on doubles. */
+static int
+cmp_d(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of n values (sorts them). */
+static double
+median(double *v, int n)
+{
+	qsort(v, n, sizeof(double), cmp_d);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* fp32 FMA peak of one core in GFLOP/s: 12 independent 512-bit FMA chains in registers. */
+__attribute__((target("avx512f")))
+static double
+peak_avx512(void)
+{
+	__m512		m = _mm512_set1_ps(0.999999f),
+				a = _mm512_set1_ps(1e-7f);
+	__m512		r0 = _mm512_set1_ps(0), r1 = _mm512_set1_ps(1), r2 = _mm512_set1_ps(2),
+				r3 = _mm512_set1_ps(3), r4 = _mm512_set1_ps(4), r5 = _mm512_set1_ps(5),
+				r6 = _mm512_set1_ps(6), r7 = _mm512_set1_ps(7), r8 = _mm512_set1_ps(8),
+				r9 = _mm512_set1_ps(9), r10 = _mm512_set1_ps(10), r11 = _mm512_set1_ps(11);
+	long		iters = 50000000;
+	double		t0,
+				t1;
+	float		sink;
+
+	t0 = now_ms();
+	for (long it = 0; it < iters; it++)
+	{
+#define F(r) r = _mm512_fmadd_ps(r, m, a)
+		F(r0); F(r1); F(r2); F(r3); F(r4); F(r5); F(r6); F(r7); F(r8); F(r9); F(r10); F(r11);
+		__asm__ volatile ("" : "+v"(r0), "+v"(r1), "+v"(r2), "+v"(r3), "+v"(r4), "+v"(r5));
+		__asm__ volatile ("" : "+v"(r6), "+v"(r7), "+v"(r8), "+v"(r9), "+v"(r10), "+v"(r11));
+#undef F
+	}
+	t1 = now_ms();
+	sink = _mm512_reduce_add_ps(r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7 + r8 + r9 + r10 + r11);
+	if (sink == 12345.0f)
+		printf(" ");
+	return (double) iters * 12 * 16 * 2 / ((t1 - t0) * 1e6);
+}
+
+/* Per-layer timing through the forward hook. */
+typedef struct prof
+{
+	int			n;
+	const char *name[MAX_LAYERS];
+	double		t_last;
+	double	   *ms[MAX_LAYERS];
+	int			run;
+} prof;
+
+/* Hook: time since the previous layer report. */
+static void
+prof_hook(void *arg, const char *name, const fi_tensor *t)
+{
+	prof	   *p = arg;
+	double		now = now_ms();
+	int			i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->name[i], name) == 0)
+			break;
+	if (i == p->n && p->n < MAX_LAYERS)
+		p->name[p->n++] = name;
+	if (i < MAX_LAYERS && p->ms[i] != NULL)
+		p->ms[i][p->run] = now - p->t_last;
+	p->t_last = now_ms();
+}
+
+int
+main(int argc, char **argv)
+{
+	int			runs = 100,
+				warm = 10;
+	bool		profile = false;
+	char		weights[PATH_MAX + 64];
+	const char *e = getenv("FACEID_WEIGHTS");
+	fi_model   *m;
+	fi_workspace *ws;
+	fi_error	err = {0};
+	const fi_blas *bl;
+	float	   *in,
+				out[FI_REC_DIM];
+	double	   *ms,
+				med,
+				peak;
+
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--profile") == 0)
+			profile = true;
+		else
+			runs = atoi(argv[i]) >= 30 ? atoi(argv[i]) : 30;
+	if (e != NULL && e[0])
+		snprintf(weights, sizeof(weights), "%s", e);
+	else
+	{
+		char		exe[PATH_MAX];
+		ssize_t		k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+		exe[k > 0 ? k : 0] = '\0';
+		for (int i = 0; i < 3; i++)
+			if (strrchr(exe, '/'))
+				*strrchr(exe, '/') = '\0';	/* <repo>/build/bench/x -> <repo> */
+		snprintf(weights, sizeof(weights), "%s/build/faceid_weights.bin", exe);
+	}
+	if (fi_model_open(weights, &m, &err) != FI_OK || fi_blas_load(&bl, &err) != FI_OK)
+	{
+		fprintf(stderr, "bench_recognition: %s\n", err.msg);
+		return 1;
+	}
+	ws = fi_workspace_new();
+	in = malloc(sizeof(float) * 150 * 150 * 3);
+	for (int y = 0; y < 150; y++)
+		for (int x = 0; x < 150; x++)
+			for (int c = 0; c < 3; c++)
+				in[(y * 150 + x) * 3 + c] = (float) ((x * 7 + y * 13 + c * 50) % 256 - 117) / 255.0f;
+	ms = malloc(sizeof(double) * runs);
+
+	for (int i = 0; i < warm; i++)
+		fi_recognition_forward(m, ws, in, out, NULL, NULL, NULL, &err);
+	for (int i = 0; i < runs; i++)
+	{
+		double		t0 = now_ms();
+
+		if (fi_recognition_forward(m, ws, in, out, NULL, NULL, NULL, &err) != FI_OK)
+		{
+			fprintf(stderr, "bench_recognition: %s\n", err.msg);
+			return 1;
+		}
+		ms[i] = now_ms() - t0;
+	}
+	med = median(ms, runs);
+	peak = __builtin_cpu_supports("avx512f") ? peak_avx512() : 0;
+	printf("OpenBLAS core %-9s (OPENBLAS_CORETYPE %s: %s)\n", bl->corename,
+		   bl->coretype[0] ? bl->coretype : "unset", bl->coretype_origin);
+	printf("  recognition 150x150, batch 1, 1 thread, %d runs: median %.3f ms, min %.3f ms, "
+		   "%.1f GFLOP/s", runs, med, ms[0], MFLOP_PER_IMAGE / med);
+	if (peak > 0)
+		printf(", %.0f%% of the measured fp32 peak %.0f GFLOP/s (AVX-512 FMA loop)",
+			   100.0 * MFLOP_PER_IMAGE / med / peak, peak);
+	printf("\n");
+
+	if (profile)
+	{
+		prof		p = {0};
+
+		for (int i = 0; i < MAX_LAYERS; i++)
+			p.ms[i] = malloc(sizeof(double) * runs);
+		for (p.run = 0; p.run < runs; p.run++)
+		{
+			p.t_last = now_ms();
+			fi_recognition_forward(m, ws, in, out, prof_hook, &p, NULL, &err);
+		}
+		printf("  per layer (median ms; a block's time includes its two convs):\n");
+		for (int i = 0; i < p.n; i++)
+			printf("    %-18s %7.3f\n", p.name[i], median(p.ms[i], runs));
+		for (int i = 0; i < MAX_LAYERS; i++)
+			free(p.ms[i]);
+	}
+	free(ms);
+	free(in);
+	fi_workspace_free(ws);
+	fi_model_close(m);
+	return 0;
+}
