@@ -11,7 +11,7 @@ CORE_OBJS   = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
 # SQL glue: fmgr functions, GUCs, errors.
 SQL_OBJS    = src/faceid.o src/embedding.o src/faceid_engine.o src/faceid_image.o
 # Index access method.
-HNSW_OBJS   =
+HNSW_OBJS   = src/hnsw.o src/hnswbuild.o src/hnswinsert.o src/hnswscan.o src/hnswutils.o src/hnswvacuum.o
 
 OBJS        = $(CORE_OBJS) $(SQL_OBJS) $(HNSW_OBJS)
 DATA        = sql/faceid--$(EXTVERSION).sql

@@ -153,3 +153,19 @@ COMMENT ON FUNCTION faceid_stats() IS 'counters of this backend since it started
 CREATE FUNCTION face_embed_crop(image bytea) RETURNS faceembedding
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION face_embed_crop(bytea) IS 'encoding of a photo that is already a face crop (no detection)';
+
+------------------------------------------------------------------------
+-- BEGIN faceid_hnsw: the HNSW index access method (ORDER BY e <-> q).
+------------------------------------------------------------------------
+CREATE FUNCTION faceid_hnsw_handler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+
+CREATE ACCESS METHOD faceid_hnsw TYPE INDEX HANDLER faceid_hnsw_handler;
+COMMENT ON ACCESS METHOD faceid_hnsw IS 'HNSW graph index for nearest-neighbour search on faceembedding';
+
+CREATE OPERATOR CLASS faceembedding_ops
+	DEFAULT FOR TYPE faceembedding USING faceid_hnsw AS
+	OPERATOR 1 <-> (faceembedding, faceembedding) FOR ORDER BY float_ops;
+------------------------------------------------------------------------
+-- END faceid_hnsw
+------------------------------------------------------------------------

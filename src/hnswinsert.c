@@ -199,8 +199,11 @@ compute_neighbor_list(HnswGraph *g, const float4 *nbvec, ItemPointerData *list,
 
 		for (int i = 0; i < n; i++)
 			if (chosen[i])
-				ItemPointerSet(&newlist[k++], HnswIdBlock(cands[i].id),
+				{
+				ItemPointerSet(&newlist[k], HnswIdBlock(cands[i].id),
 							   HnswIdOffset(cands[i].id));
+				k++;
+			}
 		for (; k < slots; k++)
 			ItemPointerSetInvalid(&newlist[k]);
 	}

@@ -15,6 +15,18 @@
 
 #include "hnsw.h"
 
+/* A 64-bit finaliser (splitmix64) to hash element ids. */
+static inline uint32
+hash_id(uint64 x)
+{
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return (uint32) x;
+}
+
 /* The visited set: a simplehash of element ids */
 typedef struct TidHashEntry
 {
@@ -26,7 +38,7 @@ typedef struct TidHashEntry
 #define SH_ELEMENT_TYPE TidHashEntry
 #define SH_KEY_TYPE		uint64
 #define SH_KEY			id
-#define SH_HASH_KEY(tb, key)	murmurhash64(key)
+#define SH_HASH_KEY(tb, key)	hash_id(key)
 #define SH_EQUAL(tb, a, b)		((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DEFINE

@@ -182,8 +182,11 @@ compute_repaired_list(HnswVacuumState *vs, uint64 self, const float4 *selfvec,
 	hnsw_select_neighbors(cands, vecs, n, slots, chosen);
 	for (int i = 0; i < n; i++)
 		if (chosen[i])
-			ItemPointerSet(&newlist[k++], HnswIdBlock(cands[i].id),
+			{
+			ItemPointerSet(&newlist[k], HnswIdBlock(cands[i].id),
 						   HnswIdOffset(cands[i].id));
+			k++;
+		}
 	for (; k < slots; k++)
 		ItemPointerSetInvalid(&newlist[k]);
 }
