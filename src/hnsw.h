@@ -203,6 +203,9 @@ extern int	hnsw_search_take_results(HnswSearch *s, HnswCandidate *out);
 extern void hnsw_search_refill(HnswSearch *s, int ef);
 extern uint64 hnsw_descend(HnswGraph *g, const float4 *q, uint64 entry,
 						   int fromLevel, int toLevel);
+extern int	hnsw_descend_ef(HnswGraph *g, const float4 *q, uint64 entry,
+							int fromLevel, int toLevel, int ef,
+							HnswCandidate *out);
 extern int	hnsw_search_level(HnswGraph *g, const float4 *q,
 							  const uint64 *entries, int nentries, int level,
 							  int ef, HnswCandidate *out);

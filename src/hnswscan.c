@@ -109,12 +109,27 @@ scan_start(IndexScanDesc scan)
 		return;
 	}
 	hnsw_disk_graph_init(&so->dg, scan->indexRelation, meta.m);
-	entry = hnsw_descend(&so->dg.g, so->query.x, HnswTidToId(&meta.entry),
-						 meta.entryLevel, 0);
 	so->ef = hnsw_ef_search;
 	so->iterative = hnsw_iterative_scan;
 	hnsw_search_init(&so->search, &so->dg.g, so->query.x, 0, so->iterative);
-	hnsw_search_add_entry(&so->search, entry);
+	entry = HnswTidToId(&meta.entry);
+	if (meta.entryLevel == 0)
+		hnsw_search_add_entry(&so->search, entry);
+	else
+	{
+		/*
+		 * Search the upper levels with ef_search candidates too (not just
+		 * greedily), and start level 0 from all of level 1's results: with
+		 * tight clusters one entry point too often leads to a local minimum.
+		 */
+		HnswCandidate *upper = palloc(sizeof(HnswCandidate) * (so->ef + 1));
+		int			n = hnsw_descend_ef(&so->dg.g, so->query.x, entry,
+										meta.entryLevel, 1, so->ef, upper);
+
+		for (int i = 0; i < n; i++)
+			hnsw_search_add_entry(&so->search, upper[i].id);
+		pfree(upper);
+	}
 	so->batch = palloc(sizeof(HnswCandidate) * (so->ef + 1));
 }
 

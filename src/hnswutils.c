@@ -287,6 +287,32 @@ hnsw_descend(HnswGraph *g, const float4 *q, uint64 entry, int fromLevel,
 	return entry;
 }
 
+/*
+ * Search levels fromLevel down to toLevel (inclusive) with ef candidates,
+ * each level seeded with the previous one's results; returns the results of
+ * toLevel (ascending) in out, which holds ef.
+ */
+int
+hnsw_descend_ef(HnswGraph *g, const float4 *q, uint64 entry, int fromLevel,
+				int toLevel, int ef, HnswCandidate *out)
+{
+	uint64	   *eps = palloc(sizeof(uint64) * (ef + 1));
+	int			neps = 1;
+	int			n = 0;
+
+	eps[0] = entry;
+	for (int lev = fromLevel; lev >= toLevel; lev--)
+	{
+		n = hnsw_search_level(g, q, eps, neps, lev, ef, out);
+		for (int i = 0; i < n; i++)
+			eps[i] = out[i].id;
+		if (n > 0)
+			neps = n;
+	}
+	pfree(eps);
+	return n;
+}
+
 /* Search one level from the given entries; the ef nearest, ascending. */
 int
 hnsw_search_level(HnswGraph *g, const float4 *q, const uint64 *entries,
