@@ -50,6 +50,14 @@
 #define HNSW_MAX_EF_SEARCH		1000
 #define HNSW_MAX_LEVEL			16
 
+/*
+ * A new element must end up in at least this many level-0 lists of its
+ * neighbours; when the heuristic drops it from more, links are forced.  In
+ * tight clusters (photos of one person) the reverse links of a new person's
+ * first photo are often all pruned, and the whole cluster becomes an island.
+ */
+#define HNSW_MIN_INLINKS		2
+
 /* Sub-phases reported in pg_stat_progress_create_index. */
 #define HNSW_PHASE_LOAD			2
 #define HNSW_PHASE_WRITE		3
@@ -212,6 +220,7 @@ extern int	hnsw_search_level(HnswGraph *g, const float4 *q,
 
 extern int	hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n,
 								  int maxm, bool *chosen);
+extern int	hnsw_most_redundant(float4 **vecs, const float4 *owndist, int n);
 extern int	hnsw_random_level(int m, int maxLevel, double u);
 extern int	hnsw_max_level(int m);
 

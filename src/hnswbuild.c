@@ -146,8 +146,9 @@ sort_candidates(HnswCandidate *c, float4 **v, int n)
 	}
 }
 
-/* Add the link nb -> q (distance d) on level lev, pruning a full list. */
-static void
+/* Add the link nb -> q (distance d) on level lev, pruning a full list;
+ * true if the link is there afterwards. */
+static bool
 mem_link_back(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 {
 	MemElement *e = bs->elems[nb];
@@ -165,7 +166,7 @@ mem_link_back(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 		ids[n] = q;
 		dists[n] = d;
 		e->counts[lev] = n + 1;
-		return;
+		return true;
 	}
 	for (int i = 0; i <= n; i++)
 	{
@@ -185,6 +186,39 @@ mem_link_back(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 		}
 	}
 	e->counts[lev] = k;
+	for (int i = 0; i < k; i++)
+		if (ids[i] == q)
+			return true;
+	return false;
+}
+
+/* Force the link nb -> q, giving up nb's most redundant neighbour. */
+static void
+mem_force_link(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
+{
+	MemElement *e = bs->elems[nb];
+	int			slots = HnswLevelSlots(bs->m, lev);
+	uint32	   *ids = e->ids + HnswLevelStart(bs->m, lev);
+	float4	   *dists = e->dists + HnswLevelStart(bs->m, lev);
+	int			n = e->counts[lev];
+	float4	   *vecs[2 * HNSW_MAX_M];
+	int			victim;
+
+	for (int i = 0; i < n; i++)
+		if (ids[i] == q)
+			return;
+	if (n < slots)
+	{
+		ids[n] = q;
+		dists[n] = d;
+		e->counts[lev] = n + 1;
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		vecs[i] = bs->elems[ids[i]]->vec;
+	victim = hnsw_most_redundant(vecs, dists, n);
+	ids[victim] = q;
+	dists[victim] = d;
 }
 
 /* Insert element qid into the graph in memory (HNSW paper, algorithm 1). */
@@ -229,8 +263,23 @@ mem_insert(HnswBuildState *bs, uint32 qid)
 			k++;
 		}
 		q->counts[lev] = k;
-		for (int i = 0; i < k; i++)
-			mem_link_back(bs, ids[i], lev, qid, dists[i]);
+		{
+			bool		linked[2 * HNSW_MAX_M];
+			int			inlinks = 0;
+
+			for (int i = 0; i < k; i++)
+			{
+				linked[i] = mem_link_back(bs, ids[i], lev, qid, dists[i]);
+				inlinks += linked[i];
+			}
+			for (int i = 0; lev == 0 && i < k && inlinks < HNSW_MIN_INLINKS; i++)
+			{
+				if (linked[i])
+					continue;
+				mem_force_link(bs, ids[i], lev, qid, dists[i]);
+				inlinks++;
+			}
+		}
 		for (int i = 0; i < nfound; i++)
 			eps[i] = found[i].id;
 		if (nfound > 0)
@@ -241,6 +290,89 @@ mem_insert(HnswBuildState *bs, uint32 qid)
 		bs->entry = qid;
 		bs->entryLevel = q->level;
 	}
+}
+
+/* Mark everything reachable on level 0 from start; returns how many. */
+static int64
+mem_reach(HnswBuildState *bs, uint32 start, bool *reached, uint32 *queue)
+{
+	int64		head = 0;
+	int64		tail = 0;
+
+	if (reached[start])
+		return 0;
+	reached[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		MemElement *e = bs->elems[queue[head++]];
+
+		for (int i = 0; i < e->counts[0]; i++)
+		{
+			uint32		nb = e->ids[i];
+
+			if (!reached[nb])
+			{
+				reached[nb] = true;
+				queue[tail++] = nb;
+			}
+		}
+	}
+	return tail;
+}
+
+/*
+ * Make every element reachable on level 0 from the entry point: an element
+ * no search can reach gets a forced link from its nearest reachable
+ * element, found by a search, and what it reaches is reachable from then on.
+ */
+static void
+mem_connect_islands(HnswBuildState *bs)
+{
+	bool	   *reached;
+	uint32	   *queue;
+	int64		nreached;
+	int64		fixed = 0;
+
+	if (bs->nelems < 2)
+		return;
+	reached = palloc0(sizeof(bool) * bs->nelems);
+	queue = palloc(sizeof(uint32) * bs->nelems);
+	for (int round = 0; round < 3; round++)
+	{
+		memset(reached, 0, sizeof(bool) * bs->nelems);
+		nreached = mem_reach(bs, (uint32) bs->entry, reached, queue);
+		for (int64 i = 0; i < bs->nelems && nreached < bs->nelems; i++)
+		{
+			MemElement *e = bs->elems[i];
+			uint64		ep;
+			int			n;
+			int			r = -1;
+
+			if (reached[i])
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			ep = hnsw_descend(&bs->g, e->vec, bs->entry, bs->entryLevel, 0);
+			n = hnsw_search_level(&bs->g, e->vec, &ep, 1, 0, bs->efConstruction,
+								  bs->found);
+			for (int j = 0; j < n && r < 0; j++)
+				if (reached[bs->found[j].id])
+					r = j;
+			if (r >= 0)
+				mem_force_link(bs, (uint32) bs->found[r].id, 0, (uint32) i,
+							   bs->found[r].dist);
+			else
+				mem_force_link(bs, (uint32) bs->entry, 0, (uint32) i,
+							   fi_distance_sq(e->vec, bs->elems[bs->entry]->vec));
+			fixed++;
+			nreached += mem_reach(bs, (uint32) i, reached, queue);
+		}
+		if (nreached == bs->nelems)
+			break;
+	}
+	elog(DEBUG1, "faceid_hnsw build: linked " INT64_FORMAT " unreachable elements", fixed);
+	pfree(reached);
+	pfree(queue);
 }
 
 /* Where the flush will put each element: block and offset, in order. */
@@ -315,9 +447,10 @@ flush_graph(HnswBuildState *bs)
 	Page		page = NULL;
 	BlockNumber cur = InvalidBlockNumber;
 
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 	if (bs->nelems == 0)
 		return;
+	mem_connect_islands(bs);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 	last = assign_disk_ids(bs);
 	for (int64 i = 0; i < bs->nelems; i++)
 	{

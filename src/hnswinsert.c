@@ -279,16 +279,30 @@ hnsw_read_element(Relation index, uint64 id, int lev, int m, float4 *vec,
 	return ok;
 }
 
-/* Add the reverse link nb -> new element on level lev. */
-static void
+/* Is id in a neighbour list? */
+static bool
+list_contains(const ItemPointerData *list, int slots, uint64 id)
+{
+	for (int i = 0; i < slots; i++)
+		if (ItemPointerIsValid(&list[i]) && HnswTidToId(&list[i]) == id)
+			return true;
+	return false;
+}
+
+/*
+ * Add the reverse link nb -> new element on level lev, or with force, put
+ * it in place of nb's most redundant neighbour.  True if the link is there.
+ */
+static bool
 link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
-		  const float4 *newvec, bool building)
+		  const float4 *newvec, bool force, bool building)
 {
 	int			m = g->m;
 	int			slots = HnswLevelSlots(m, lev);
 	ItemPointerData *list = palloc(sizeof(ItemPointerData) * slots);
 	ItemPointerData *newlist = palloc(sizeof(ItemPointerData) * slots);
 	float4		nbvec[FI_DIM];
+	bool		linked = false;
 
 	for (int attempt = 0; attempt < HNSW_UPDATE_RETRIES; attempt++)
 	{
@@ -296,13 +310,44 @@ link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
 
 		if (!hnsw_read_element(index, nb, lev, m, nbvec, list, &deleted) || deleted)
 			break;
+		if (list_contains(list, slots, newid))
+		{
+			linked = true;
+			break;
+		}
 		if (!compute_neighbor_list(g, nbvec, list, slots, newid, newvec, newlist))
-			break;
+		{
+			float4	   *store;
+			float4	  **vecs;
+			float4	   *dists;
+			int			victim;
+
+			if (!force)
+				break;
+			/* a full list (else the new element would have been taken) */
+			store = palloc(sizeof(float4) * FI_DIM * slots);
+			vecs = palloc(sizeof(float4 *) * slots);
+			dists = palloc(sizeof(float4) * slots);
+			for (int i = 0; i < slots; i++)
+			{
+				vecs[i] = store + (Size) i * FI_DIM;
+				if (!g->vector(g, HnswTidToId(&list[i]), vecs[i]))
+					memset(vecs[i], 0, sizeof(float4) * FI_DIM);
+				dists[i] = fi_distance_sq(nbvec, vecs[i]);
+			}
+			victim = hnsw_most_redundant(vecs, dists, slots);
+			memcpy(newlist, list, sizeof(ItemPointerData) * slots);
+			ItemPointerSet(&newlist[victim], HnswIdBlock(newid), HnswIdOffset(newid));
+		}
 		if (hnsw_write_neighbor_list(index, nb, lev, m, list, newlist, building))
+		{
+			linked = true;
 			break;
+		}
 	}
 	pfree(list);
 	pfree(newlist);
+	return linked;
 }
 
 /*
@@ -376,8 +421,22 @@ hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
 	pfree(tup);
 
 	for (int lev = 0; lev <= level; lev++)
+	{
+		bool		linked[2 * HNSW_MAX_M];
+		int			inlinks = 0;
+
 		for (int i = 0; i < nnbrs[lev]; i++)
-			link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec, building);
+		{
+			linked[i] = link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec,
+								  false, building);
+			inlinks += linked[i];
+		}
+		/* keep a new cluster from becoming an island (see HNSW_MIN_INLINKS) */
+		for (int i = 0; lev == 0 && i < nnbrs[lev] && inlinks < HNSW_MIN_INLINKS; i++)
+			if (!linked[i] &&
+				link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec, true, building))
+				inlinks++;
+	}
 
 	if (newEntry)
 		hnsw_update_meta(index, newid, level, InvalidBlockNumber, true, building);

@@ -11,6 +11,7 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "utils/float.h"
 #include "utils/rel.h"
 
 #include "hnsw.h"
@@ -380,6 +381,33 @@ hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n, int maxm,
 	}
 	pfree(kept);
 	return nkept;
+}
+
+/*
+ * Which member of a full neighbour list to give up for a forced link: the
+ * one of the closest pair in the list that is farther from the owner, as it
+ * stays reachable through its twin.  owndist[i] is its distance to the owner.
+ */
+int
+hnsw_most_redundant(float4 **vecs, const float4 *owndist, int n)
+{
+	int			bi = 0;
+	int			bj = n > 1 ? 1 : 0;
+	float4		best = get_float4_infinity();
+
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+		{
+			float4		d = fi_distance_sq(vecs[i], vecs[j]);
+
+			if (d < best)
+			{
+				best = d;
+				bi = i;
+				bj = j;
+			}
+		}
+	return owndist[bi] >= owndist[bj] ? bi : bj;
 }
 
 /* Highest level whose element tuple still fits on a page. */

@@ -27,7 +27,7 @@ if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
 	status=0
 	pg_virtualenv -t -c "-p $PGPORT" -v 15 -o shared_buffers=1GB -o max_parallel_workers_per_gather=0 \
 		-o maintenance_work_mem=2GB -o work_mem=64MB -o jit=off \
-		${FACEID_DESTDIR:+-o extension_destdir=$FACEID_DESTDIR} \
+		${FACEID_DESTDIR:+-o extension_destdir=$FACEID_DESTDIR} ${FACEID_BENCH_OPTS:-} \
 		bash "$0" "$ROWS" "$M" "$EFC" || status=$?
 	rm -rf "$DATA"
 	exit $status
