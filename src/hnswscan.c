@@ -129,6 +129,9 @@ scan_start(IndexScanDesc scan)
 		for (int i = 0; i < n; i++)
 			hnsw_search_add_entry(&so->search, upper[i].id);
 		pfree(upper);
+		/* the build links every element into the entry's level-0 graph */
+		if (so->iterative)
+			hnsw_search_add_entry(&so->search, entry);
 	}
 	so->batch = palloc(sizeof(HnswCandidate) * (so->ef + 1));
 }
