@@ -141,8 +141,8 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM faces'), $ident * 10, 'eve
 my $self = $node->safe_psql('postgres', qq{
 $set_ef
 SET enable_seqscan = off;
-SELECT round(avg((SELECT f.id FROM faces f ORDER BY f.e <-> s.e LIMIT 1) = s.id OR
-                 (SELECT f.e <-> s.e FROM faces f ORDER BY f.e <-> s.e LIMIT 1) = 0)::int, 4)
+SELECT round(avg(((SELECT f.id FROM faces f ORDER BY f.e <-> s.e LIMIT 1) = s.id OR
+                   (SELECT f.e <-> s.e FROM faces f ORDER BY f.e <-> s.e LIMIT 1) = 0)::int), 4)
 FROM staged s WHERE s.ident >= $first AND s.id % 10 = 5;
 });
 cmp_ok($self, '>=', 0.99, "concurrently inserted rows are found by their own vector ($self)");
