@@ -293,9 +293,9 @@ list_contains(const ItemPointerData *list, int slots, uint64 id)
  * Add the reverse link nb -> new element on level lev, or with force, put
  * it in place of nb's most redundant neighbour.  True if the link is there.
  */
-static bool
-link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
-		  const float4 *newvec, bool force, bool building)
+bool
+hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
+			   const float4 *newvec, bool force, bool building)
 {
 	int			m = g->m;
 	int			slots = HnswLevelSlots(m, lev);
@@ -427,14 +427,14 @@ hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
 
 		for (int i = 0; i < nnbrs[lev]; i++)
 		{
-			linked[i] = link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec,
-								  false, building);
+			linked[i] = hnsw_link_back(&dg.g, index, nbrs[lev][i], lev, newid,
+									   vec, false, building);
 			inlinks += linked[i];
 		}
 		/* keep a new cluster from becoming an island (see HNSW_MIN_INLINKS) */
 		for (int i = 0; lev == 0 && i < nnbrs[lev] && inlinks < HNSW_MIN_INLINKS; i++)
 			if (!linked[i] &&
-				link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec, true, building))
+				hnsw_link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec, true, building))
 				inlinks++;
 	}
 

@@ -9,6 +9,10 @@
  *		neighbours and the live neighbours of its dead ones (two hops), so the
  *		graph stays connected and recall does not decay; a dead entry point
  *		is replaced by the live element of the highest level;
+ *	 2b. make every live element reachable on level 0 from the entry point
+ *		again (an element whose in-links all came from dead ones gets a forced
+ *		link from its nearest reachable element), when the level-0 graph fits
+ *		in maintenance_work_mem;
  *	 3. mark the dead elements deleted (heap TID cleared).  They stay as
  *		tombstones: a search may still walk through them, never return them.
  * Only MVCC scans are allowed, so a scan that read a heap TID before pass 3
@@ -278,6 +282,180 @@ repair_graph(HnswVacuumState *vs, MemoryContext tmpCtx)
 	}
 }
 
+/* Index of id in the sorted array ids[n], or -1. */
+static int64
+find_id(const uint64 *ids, int64 n, uint64 id)
+{
+	int64		lo = 0;
+	int64		hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = (lo + hi) / 2;
+
+		if (ids[mid] == id)
+			return mid;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* Breadth-first: mark what start reaches on level 0; returns how many. */
+static int64
+reach_from(int64 start, const int32 *adj, const uint8 *deg, int slots,
+		   bool *reached, int64 *queue)
+{
+	int64		head = 0;
+	int64		tail = 0;
+
+	if (start < 0 || reached[start])
+		return 0;
+	reached[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		int64		x = queue[head++];
+
+		for (int i = 0; i < deg[x]; i++)
+		{
+			int32		y = adj[x * slots + i];
+
+			if (y >= 0 && !reached[y])
+			{
+				reached[y] = true;
+				queue[tail++] = y;
+			}
+		}
+	}
+	return tail;
+}
+
+/* Pass 2b: link every live element unreachable on level 0 from the entry. */
+static void
+connect_islands(HnswVacuumState *vs)
+{
+	Relation	index = vs->index;
+	int			slots = 2 * vs->m;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	int64		cap;
+	int64		n = 0;
+	int64		nlive = 0;
+	int64		nreached;
+	int64		fixed = 0;
+	uint64	   *ids;
+	uint64	   *raw;
+	int32	   *adj;
+	uint8	   *deg;
+	bool	   *live;
+	bool	   *reached;
+	int64	   *queue;
+	HnswMetaPageData meta;
+	HnswCandidate *found;
+
+	if (nblocks <= HNSW_METAPAGE_BLKNO + 1)
+		return;
+	/* a page holds at most this many elements */
+	cap = (int64) (nblocks - 1) *
+		((BLCKSZ - SizeOfPageHeaderData) /
+		 (MAXALIGN(HnswElementTupleSize(vs->m, 0)) + sizeof(ItemIdData)));
+	if ((double) cap * (sizeof(uint64) * (slots + 2) + sizeof(int32) * slots + 3) >
+		(double) maintenance_work_mem * 1024)
+	{
+		elog(DEBUG1, "faceid_hnsw vacuum: level 0 too large for the reachability check");
+		return;
+	}
+	ids = palloc(sizeof(uint64) * cap);
+	raw = palloc(sizeof(uint64) * slots * cap);
+	deg = palloc0(sizeof(uint8) * cap);
+	live = palloc0(sizeof(bool) * cap);
+
+	/* load the level-0 lists; ids ascend in block/offset order */
+	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, vs->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		for (OffsetNumber off = FirstOffsetNumber;
+			 off <= PageGetMaxOffsetNumber(page) && n < cap; off++)
+		{
+			HnswElementTuple tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, off));
+
+			ids[n] = ((uint64) blkno << 16) | off;
+			live[n] = !tup->deleted && !hnsw_idset_contains(vs->dead, ids[n]);
+			nlive += live[n];
+			for (int i = 0; i < slots; i++)
+				if (ItemPointerIsValid(&tup->neighbors[i]))
+					raw[n * slots + deg[n]++] = HnswTidToId(&tup->neighbors[i]);
+			n++;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+
+	/* resolve neighbour ids to positions */
+	adj = palloc(sizeof(int32) * slots * Max(n, 1));
+	for (int64 x = 0; x < n; x++)
+		for (int i = 0; i < deg[x]; i++)
+			adj[x * slots + i] = (int32) find_id(ids, n, raw[x * slots + i]);
+	pfree(raw);
+
+	reached = palloc0(sizeof(bool) * Max(n, 1));
+	queue = palloc(sizeof(int64) * Max(n, 1));
+	hnsw_read_meta(index, &meta);
+	if (meta.entryLevel < 0)
+		goto done;
+	nreached = reach_from(find_id(ids, n, HnswTidToId(&meta.entry)), adj, deg,
+						  slots, reached, queue);
+	found = palloc(sizeof(HnswCandidate) * (meta.efConstruction + 1));
+	for (int64 x = 0; x < n && nreached < n; x++)
+	{
+		float4		vec[FI_DIM];
+		uint64		ep;
+		int			nf;
+		int64		r = -1;
+
+		if (reached[x] || !live[x])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		if (!vs->dg.g.vector(&vs->dg.g, ids[x], vec))
+			continue;
+		ep = hnsw_descend(&vs->dg.g, vec, HnswTidToId(&meta.entry), meta.entryLevel, 0);
+		nf = hnsw_search_level(&vs->dg.g, vec, &ep, 1, 0, meta.efConstruction, found);
+		for (int j = 0; j < nf && r < 0; j++)
+		{
+			int64		pos = find_id(ids, n, found[j].id);
+
+			if (pos >= 0 && reached[pos] && pos != x)
+				r = pos;
+		}
+		if (r < 0)
+			r = find_id(ids, n, HnswTidToId(&meta.entry));
+		if (r < 0 || r == x)
+			continue;
+		if (hnsw_link_back(&vs->dg.g, index, ids[r], 0, ids[x], vec, true, false))
+		{
+			fixed++;
+			nreached += reach_from(x, adj, deg, slots, reached, queue);
+		}
+	}
+	if (fixed > 0)
+		elog(DEBUG1, "faceid_hnsw vacuum: linked " INT64_FORMAT " unreachable elements of " INT64_FORMAT,
+			 fixed, nlive);
+done:
+	pfree(ids);
+	pfree(adj);
+	pfree(deg);
+	pfree(live);
+	pfree(reached);
+	pfree(queue);
+}
+
 /* Pass 3: mark the newly dead elements deleted, one WAL record a page. */
 static void
 mark_deleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats)
@@ -347,6 +525,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	{
 		repair_entry(&vs);
 		repair_graph(&vs, tmpCtx);
+		connect_islands(&vs);
 		mark_deleted(&vs, stats);
 	}
 
