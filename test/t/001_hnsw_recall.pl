@@ -110,13 +110,15 @@ sub check_phase
 	diag "$phase: top-1 $top1, recall\@10 rows $rec_rows, enrolled $rec_known, unknown $rec_unknown";
 
 	# A full index scan walks the whole graph.  Rows found only after a nearer
-	# one was returned are skipped to keep the order, so allow 1%.
+	# one was returned are skipped to keep the order (about 1% in a full scan,
+	# far fewer for LIMIT queries), so allow 2%: an island or a lost insert
+	# would show as whole clusters missing.
 	my ($reached, $total) = split /\|/, $node->safe_psql('postgres', qq{
 	SET enable_seqscan = off;
 	SELECT (SELECT count(*) FROM (SELECT id FROM faces ORDER BY e <-> (SELECT e FROM unknown WHERE qid = 1)) s),
 	       (SELECT count(*) FROM faces);
 	});
-	cmp_ok($reached, '>=', 0.99 * $total, "$phase: a full index scan returns $reached of $total rows");
+	cmp_ok($reached, '>=', 0.98 * $total, "$phase: a full index scan returns $reached of $total rows");
 	note "$phase: a full index scan returns $reached of $total rows";
 }
 
