@@ -15,10 +15,18 @@ cp -a "$ROOT/test" "$COPY/"
 TESTS=("$@")
 [ ${#TESTS[@]} -eq 0 ] && TESTS=("t/*.pl")
 cmd="cd '$COPY/test' && PATH='$PGBIN':\$PATH PERL5LIB='$PGPERL' PG_REGRESS='$PGREGRESS' prove ${PROVE_FLAGS:--v} ${TESTS[*]}"
+status=0
 if [ "$(id -u)" = 0 ]; then
 	chown -R "${FACEID_TAP_USER:-postgres}" "$COPY"
 	chmod 755 "$COPY"
-	su "${FACEID_TAP_USER:-postgres}" -s /bin/bash -c "$cmd"
+	su "${FACEID_TAP_USER:-postgres}" -s /bin/bash -c "$cmd" || status=$?
 else
-	bash -c "$cmd"
+	bash -c "$cmd" || status=$?
 fi
+if [ $status -ne 0 ]; then
+	# the test logs go away with the copy: show their ends
+	for f in "$COPY"/test/tmp_check/log/regress_log_*; do
+		[ -f "$f" ] && { echo "=== tail of $(basename "$f")"; tail -40 "$f"; }
+	done
+fi
+exit $status
