@@ -9,7 +9,7 @@ MODULE_big  = faceid
 # The PostgreSQL-free core (also linked by test/core, fuzzers and benchmarks).
 CORE_OBJS   = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
 # SQL glue: fmgr functions, GUCs, errors.
-SQL_OBJS    = src/faceid.o src/embedding.o src/faceid_engine.o src/faceid_image.o
+SQL_OBJS    = src/faceid.o src/embedding.o src/faceid_engine.o src/faceid_image.o src/faceid_trigger.o
 # Index access method.
 HNSW_OBJS   = src/hnsw.o src/hnswbuild.o src/hnswinsert.o src/hnswscan.o src/hnswutils.o src/hnswvacuum.o
 
@@ -22,7 +22,7 @@ WEIGHTS     = build/faceid_weights.bin
 SAMPLES     = $(foreach n,1 2 3 4 5 6,build/faceid_sample$(n).jpg)
 DATA_built  = $(WEIGHTS) $(SAMPLES)
 FACEAPI_DIR = .cache/face-api-1.7.15
-REGRESS     = embedding engine hnsw
+REGRESS     = embedding engine pipeline trigger hnsw
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
@@ -47,3 +47,7 @@ $(WEIGHTS): $(FACEAPI_DIR)/.sha512 src/tools/convert_weights.js
 build/faceid_sample%.jpg: $(FACEAPI_DIR)/.sha512
 	@mkdir -p build
 	cp $(FACEAPI_DIR)/demo/sample$*.jpg $@
+
+# PGXS does not track header dependencies: rebuild every object when any
+# header changes, so no object is ever compiled against a stale struct.
+$(OBJS): $(wildcard src/*.h src/core/*.h)

@@ -154,6 +154,26 @@ CREATE FUNCTION face_embed_crop(image bytea) RETURNS faceembedding
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION face_embed_crop(bytea) IS 'encoding of a photo that is already a face crop (no detection)';
 
+CREATE FUNCTION face_embed(image bytea) RETURNS faceembedding
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION face_embed(bytea) IS 'encoding of the largest face of a photo; NULL when it has no face';
+CREATE FUNCTION face_detect(image bytea)
+	RETURNS TABLE(face int, x real, y real, width real, height real, score real, landmarks point[])
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 3;
+COMMENT ON FUNCTION face_detect(bytea) IS 'every face of a photo, highest score first: box, score and 68 landmarks in image pixels';
+CREATE FUNCTION face_embed_all(image bytea)
+	RETURNS TABLE(face int, x real, y real, width real, height real, score real, embedding faceembedding)
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 3;
+COMMENT ON FUNCTION face_embed_all(bytea) IS 'every face of a photo with its encoding';
+
+------------------------------------------------------------------------
+-- Precomputed encodings: BEFORE INSERT OR UPDATE ... FOR EACH ROW
+--   EXECUTE FUNCTION face_embed_trigger(photo_column, embedding_column)
+------------------------------------------------------------------------
+CREATE FUNCTION face_embed_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION face_embed_trigger() IS 'keeps an embedding column equal to face_embed(photo column)';
+
 ------------------------------------------------------------------------
 -- BEGIN faceid_hnsw: the HNSW index access method (ORDER BY e <-> q).
 ------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include "utils/lsyscache.h"
 
 #include "embedding.h"
+#include "core/embedding_io.h"
 #include "faceid.h"
 
 #define AVG_STATE_LEN (FI_DIM + 1)
@@ -51,102 +52,44 @@ PG_FUNCTION_INFO_V1(faceembedding_avg);
 void
 face_embedding_check_finite(const float4 *x)
 {
-	for (int i = 0; i < FI_DIM; i++)
-		if (!isfinite(x[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("faceembedding element %d is %s", i + 1,
-							isnan(x[i]) ? "NaN" : "infinite"),
-					 errdetail("NaN and Infinity are not allowed in a faceembedding.")));
-}
+	fi_error	err;
 
-/* Report malformed text input. */
-static void
-syntax_error(const char *str, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("invalid input syntax for type faceembedding: \"%s\"", str),
-			 errdetail("%s", detail)));
-}
-
-/* Parse one element at *pp, advancing it; raise on junk or out-of-range. */
-static float4
-parse_element(const char *str, const char **pp, int index)
-{
-	const char *p = *pp;
-	char	   *end;
-	float4		v;
-
-	while (isspace((unsigned char) *p))
-		p++;
-	if (*p == '\0' || *p == ',' || *p == ']')
-		syntax_error(str, psprintf("Element %d is empty.", index + 1));
-	errno = 0;
-	v = strtof(p, &end);
-	if (end == p)
-		syntax_error(str, psprintf("Element %d is not a number.", index + 1));
-	if (isnan(v) || isinf(v))
-	{
-		if (errno == ERANGE)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("faceembedding element %d is out of range for type real", index + 1)));
+	if (fi_embedding_check_finite(x, &err) != FI_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("faceembedding element %d is %s", index + 1, isnan(v) ? "NaN" : "infinite"),
-				 errdetail("NaN and Infinity are not allowed in a faceembedding.")));
-	}
-	/* an underflow to zero loses the value; a denormal result is exact enough */
-	if (errno == ERANGE && v == 0.0f)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("faceembedding element %d is out of range for type real", index + 1)));
-	*pp = end;
-	return v;
+				 errmsg("%s", err.msg)));
 }
 
-/* Text input: '[v1,v2,...,v128]'. */
+/* Text input: '[v1,v2,...,v128]', parsed by the core. */
 Datum
 faceembedding_in(PG_FUNCTION_ARGS)
 {
 	const char *str = PG_GETARG_CSTRING(0);
-	const char *p = str;
 	FaceEmbedding *result = palloc(FACE_EMBEDDING_SIZE);
-	int			n = 0;
+	fi_error	err;
 
-	while (isspace((unsigned char) *p))
-		p++;
-	if (*p != '[')
-		syntax_error(str, "A faceembedding must start with \"[\".");
-	p++;
-	for (;;)
+	switch (fi_embedding_parse(str, result->x, &err))
 	{
-		float4		v = parse_element(str, &p, n);
-
-		if (n >= FI_DIM)
-			syntax_error(str, psprintf("A faceembedding has exactly %d elements; more were given.", FI_DIM));
-		result->x[n++] = v;
-		while (isspace((unsigned char) *p))
-			p++;
-		if (*p == ',')
-		{
-			p++;
-			continue;
-		}
-		if (*p == ']')
-		{
-			p++;
+		case FI_OK:
 			break;
-		}
-		syntax_error(str, psprintf("Expected \",\" or \"]\" after element %d.", n));
+		case FI_ERR_RANGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("value out of range for type faceembedding: \"%s\"", str),
+					 errdetail("%s", err.msg)));
+			break;
+		case FI_ERR_INVALID:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for type faceembedding: \"%s\"", str),
+					 errdetail("%s", err.msg)));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type faceembedding: \"%s\"", str),
+					 errdetail("%s", err.msg)));
 	}
-	while (isspace((unsigned char) *p))
-		p++;
-	if (*p != '\0')
-		syntax_error(str, "Junk after the closing \"]\".");
-	if (n != FI_DIM)
-		syntax_error(str, psprintf("A faceembedding has exactly %d elements, not %d.", FI_DIM, n));
 	PG_RETURN_FACEEMBEDDING(result);
 }
 
@@ -175,17 +118,18 @@ Datum
 faceembedding_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
-	FaceEmbedding *result;
+	FaceEmbedding *result = palloc(FACE_EMBEDDING_SIZE);
+	fi_error	err;
+	fi_status	st;
 
-	if (buf->len - buf->cursor != FACE_EMBEDDING_SIZE)
+	st = fi_embedding_from_wire((const unsigned char *) buf->data + buf->cursor,
+								buf->len - buf->cursor, result->x, &err);
+	if (st != FI_OK)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid binary faceembedding: %d bytes, expected %d",
-						buf->len - buf->cursor, FACE_EMBEDDING_SIZE)));
-	result = palloc(FACE_EMBEDDING_SIZE);
-	for (int i = 0; i < FI_DIM; i++)
-		result->x[i] = pq_getmsgfloat4(buf);
-	face_embedding_check_finite(result->x);
+				(errcode(st == FI_ERR_INVALID ? ERRCODE_INVALID_PARAMETER_VALUE
+						 : ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("%s", err.msg)));
+	buf->cursor = buf->len;
 	PG_RETURN_FACEEMBEDDING(result);
 }
 

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include <math.h>
 #include <sys/stat.h>
 
 #include "fmgr.h"
@@ -23,11 +24,29 @@
 
 char	   *faceid_model_path = NULL;
 int			faceid_max_image_pixels = 50000000;
+int			faceid_detector = FI_DETECTOR_TINY;
+int			faceid_alignment = FI_ALIGN_SIMILARITY;
+int			faceid_detect_size = 416;
+double		faceid_min_score = 0.5;
+
+static const struct config_enum_entry detector_options[] = {
+	{"tiny", FI_DETECTOR_TINY, false},
+	{"ssd", FI_DETECTOR_SSD, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry alignment_options[] = {
+	{"similarity", FI_ALIGN_SIMILARITY, false},
+	{"faceapi", FI_ALIGN_FACEAPI, false},
+	{NULL, 0, false}
+};
 FaceidStats faceid_stats_counters;
 
 static fi_model *model = NULL;
 static char *model_loaded_from = NULL;
 static fi_workspace *workspace = NULL;
+static fi_pipeline *pipeline = NULL;
+static const fi_model *pipeline_model = NULL;
 
 PG_FUNCTION_INFO_V1(faceid_info);
 PG_FUNCTION_INFO_V1(faceid_stats);
@@ -42,10 +61,48 @@ default_model_path(void)
 	return psprintf("%s/extension/faceid_weights.bin", sharepath);
 }
 
+/* faceid.detect_size accepts only the tiny detector's input sizes. */
+static bool
+check_detect_size(int *newval, void **extra, GucSource source)
+{
+	if (*newval == 320 || *newval == 416 || *newval == 608)
+		return true;
+	GUC_check_errdetail("faceid.detect_size must be 320, 416 or 608.");
+	return false;
+}
+
 /* Define the engine's GUCs. */
 void
 faceid_engine_init(void)
 {
+	DefineCustomEnumVariable("faceid.detector",
+							 "Face detector: tiny (fast) or ssd (SSD MobileNet v1, slower).",
+							 NULL,
+							 &faceid_detector,
+							 FI_DETECTOR_TINY, detector_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("faceid.alignment",
+							 "Face alignment before encoding: similarity (rotation-correcting chip) or faceapi (face-api's box crop).",
+							 NULL,
+							 &faceid_alignment,
+							 FI_ALIGN_SIMILARITY, alignment_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("faceid.detect_size",
+							"Input size of the tiny detector: 320, 416 or 608.",
+							NULL,
+							&faceid_detect_size,
+							416, 320, 608,
+							PGC_USERSET, 0,
+							check_detect_size, NULL, NULL);
+	DefineCustomRealVariable("faceid.min_score",
+							 "Smallest detector score that counts as a face.",
+							 NULL,
+							 &faceid_min_score,
+							 0.5, 0.0, 1.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomStringVariable("faceid.model_path",
 							   "Path of the faceid weights file (superuser only).",
 							   "Empty means the file installed with the extension.",
@@ -119,6 +176,67 @@ faceid_get_workspace(void)
 					 errmsg("out of memory creating the faceid workspace")));
 	}
 	return workspace;
+}
+
+/* The backend's pipeline, rebuilt when the model changed. */
+fi_pipeline *
+faceid_get_pipeline(void)
+{
+	const fi_model *m = faceid_get_model();
+	fi_error	err = {0};
+	fi_status	st;
+
+	if (pipeline != NULL && pipeline_model == m)
+		return pipeline;
+	if (pipeline != NULL)
+		fi_pipeline_free(pipeline);
+	pipeline = NULL;
+	st = fi_pipeline_new(m, &pipeline, &err);
+	if (st != FI_OK)
+		faceid_report(st, &err, "cannot set up the face pipeline");
+	pipeline_model = m;
+	return pipeline;
+}
+
+/* Pipeline options from the GUCs. */
+void
+faceid_pipeline_opts(fi_pipeline_opts *opts)
+{
+	fi_pipeline_opts_default(opts);
+	opts->detector = (fi_detector_kind) faceid_detector;
+	opts->alignment = (fi_alignment) faceid_alignment;
+	opts->detect_size = faceid_detect_size;
+	opts->min_score = faceid_min_score;
+}
+
+/* Encode the largest face of a photo; false when it has none. */
+bool
+faceid_embed_photo(const bytea *photo, float *out)
+{
+	fi_pipeline *p = faceid_get_pipeline();
+	fi_pipeline_opts opts;
+	fi_image	img = {0};
+	fi_error	err = {0};
+	fi_status	st;
+	bool		found = false;
+
+	faceid_pipeline_opts(&opts);
+	faceid_decode(photo, &img);
+	st = fi_face_embed_largest(p, &img, &opts, out, &found, NULL, faceid_cancel(), &err);
+	fi_image_free(&img);
+	if (st != FI_OK)
+		faceid_report(st, &err, "cannot encode face");
+	faceid_stats_counters.detector_runs++;
+	if (found)
+	{
+		faceid_stats_counters.encoder_runs++;
+		for (int i = 0; i < FI_DIM; i++)
+			if (!isfinite(out[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("face encoding element %d is not finite", i + 1)));
+	}
+	return found;
 }
 
 /* Answer the core's "should I stop?": a cancel or terminate is pending. */

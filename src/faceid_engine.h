@@ -12,11 +12,16 @@
 #include "core/fi_core.h"
 #include "core/fi_image.h"
 #include "core/model.h"
+#include "core/pipeline.h"
 #include "core/tensor.h"
 
 /* GUCs. */
 extern char *faceid_model_path;
 extern int	faceid_max_image_pixels;
+extern int	faceid_detector;
+extern int	faceid_alignment;
+extern int	faceid_detect_size;
+extern double faceid_min_score;
 
 /* Counters reported by faceid_stats(). */
 typedef struct FaceidStats
@@ -37,6 +42,15 @@ extern const fi_model *faceid_get_model(void);
 
 /* The backend's workspace (scratch buffers reused across calls). */
 extern fi_workspace *faceid_get_workspace(void);
+
+/* The backend's pipeline on the current model. */
+extern fi_pipeline *faceid_get_pipeline(void);
+
+/* Pipeline options from the GUCs. */
+extern void faceid_pipeline_opts(fi_pipeline_opts *opts);
+
+/* Encode the largest face of a photo into out; false when there is none. */
+extern bool faceid_embed_photo(const bytea *photo, float *out);
 
 /* The cancel callback that asks whether a cancel/terminate is pending. */
 extern const fi_cancel *faceid_cancel(void);

@@ -44,12 +44,44 @@ core_tests() {
 
 regress() {
 	# the tree must be writable for pg_regress's results/ directory
-	pg_virtualenv -v 15 make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; return 1; }
+	pg_virtualenv -t -v 15 make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; return 1; }
+}
+
+# SQL-level checks against the reference and on labelled photos (Python,
+# Debian's psycopg); they say SKIP when ../shared is absent.
+sql_checks() {
+	pg_virtualenv -t -v 15 sh -c 'for t in test/test_*.py; do echo "--- $t"; /usr/bin/python3 "$t" || exit 1; done'
+}
+
+# The core tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+sanitizer_tests() {
+	make -s -C test/core clean && make -s -C test/core SAN=1 check; local rc=$?
+	make -s -C test/core clean
+	return $rc
+}
+
+# Each fuzz target for FUZZ_SECONDS (default 60) plus the saved regressions.
+fuzz_smoke() {
+	make -s -C test/fuzz clean && make -s -C test/fuzz smoke SHELL=/bin/bash FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+}
+
+# TAP tests (PostgreSQL::Test::Cluster) run initdb, which refuses root: as
+# root, run them as the postgres user on a copy of the tree it can write.
+tap_tests() {
+	if ! ls test/t/*.pl >/dev/null 2>&1; then
+		echo "no TAP tests"
+		return 0
+	fi
+	bash test/run_tap.sh
 }
 
 suite "build and install" build_install
 suite "core unit tests" core_tests
+suite "core unit tests (ASan+UBSan)" sanitizer_tests
 suite "pg_regress" regress
+suite "SQL checks on photos" sql_checks
+suite "TAP tests" tap_tests
+suite "fuzz smoke" fuzz_smoke
 
 echo
 if [ $failed -gt 0 ]; then

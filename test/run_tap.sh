@@ -1,32 +1,34 @@
 #!/bin/bash
-# Run the TAP tests (test/t/*.pl, PostgreSQL::Test::Cluster) on a copy of
-# test/ owned by a non-root user, since initdb refuses to run as root.
-#   bash test/run_tap.sh [t/001_hnsw_recall.pl ...]
-# Environment: FACEID_TAP_USER (default postgres when run as root),
-# FACEID_TAP_ROWS, FACEID_TAP_EF_SEARCH, FACEID_DESTDIR (see the tests).
+# Run the TAP tests in test/t with PostgreSQL::Test::Cluster.
+#   bash test/run_tap.sh [test/t/NNN_name.pl ...]
+# initdb refuses to run as root, so as root the tests run as the postgres
+# user on a copy of the tree that user can write.  faceid must be installed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PGBIN="$(pg_config --bindir)"
-PGPERL="$(dirname "$(pg_config --pgxs)")/../test/perl"
-PGREGRESS="$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress"
-COPY="$(mktemp -d /tmp/faceid_tap.XXXXXX)"
-trap 'rm -rf "$COPY"' EXIT
-cp -a "$ROOT/test" "$COPY/"
+BINDIR="$(pg_config --bindir)"
+PGXS_DIR="$(dirname "$(pg_config --pgxs)")/.."
+export FACEID_SHARED="${FACEID_SHARED:-$ROOT/../shared}"
 TESTS=("$@")
-[ ${#TESTS[@]} -eq 0 ] && TESTS=("t/*.pl")
-cmd="cd '$COPY/test' && PATH='$PGBIN':\$PATH PERL5LIB='$PGPERL' PG_REGRESS='$PGREGRESS' prove ${PROVE_FLAGS:--v} ${TESTS[*]}"
-status=0
+[ ${#TESTS[@]} -eq 0 ] && TESTS=(test/t/*.pl)
+
+run_prove() {
+	local dir="$1"
+	cd "$dir"
+	rm -rf tmp_check && mkdir -p tmp_check
+	env PATH="$BINDIR:$PATH" PERL5LIB="$PGXS_DIR/src/test/perl:$dir/test/t" \
+		TESTDIR="$dir" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+		PGPORT="${FACEID_TAP_PORT:-56432}" FACEID_SHARED="$FACEID_SHARED" FACEID_ROOT="$dir" \
+		prove -v "${TESTS[@]}"
+}
+
 if [ "$(id -u)" = 0 ]; then
-	chown -R "${FACEID_TAP_USER:-postgres}" "$COPY"
-	chmod 755 "$COPY"
-	su "${FACEID_TAP_USER:-postgres}" -s /bin/bash -c "$cmd" || status=$?
+	COPY="$(mktemp -d /tmp/faceid-tap.XXXXXX)"
+	trap 'rm -rf "$COPY"' EXIT
+	cp -a "$ROOT/test" "$ROOT/build" "$COPY/" 2>/dev/null || cp -a "$ROOT/test" "$COPY/"
+	chown -R postgres: "$COPY"
+	export -f run_prove
+	export BINDIR PGXS_DIR FACEID_SHARED
+	runuser -u postgres -- bash -c "$(declare -f run_prove); TESTS=(${TESTS[*]}); run_prove '$COPY'"
 else
-	bash -c "$cmd" || status=$?
+	run_prove "$ROOT"
 fi
-if [ $status -ne 0 ]; then
-	# the test logs go away with the copy: show their ends
-	for f in "$COPY"/test/tmp_check/log/regress_log_*; do
-		[ -f "$f" ] && { echo "=== tail of $(basename "$f")"; tail -40 "$f"; }
-	done
-fi
-exit $status

@@ -27,7 +27,9 @@ typedef enum fi_status
 	FI_ERR_MODEL_MISSING,		/* model file absent/unreadable: 58P01 */
 	FI_ERR_MODEL_CORRUPT,		/* model file corrupt/wrong version: XX001 */
 	FI_ERR_INTERNAL,			/* library failure that is not the input's fault: XX000 */
-	FI_CANCELLED				/* the cancel callback asked to stop */
+	FI_CANCELLED,				/* the cancel callback asked to stop */
+	FI_ERR_SYNTAX,				/* malformed text, wrong element count: 22P02 */
+	FI_ERR_RANGE				/* a number out of range of its type: 22003 */
 } fi_status;
 
 typedef struct fi_error

@@ -160,7 +160,7 @@ sniff_format(const uint8_t *d, size_t n, fi_image_format *fmt, fi_error *err)
 	if (d[0] == 0xFF && (n == 1 || d[1] == 0xD8))
 	{
 		if (n < 4)
-			return fi_set_error(err, FI_ERR_CORRUPT, "truncated JPEG (%zu bytes)", n);
+			return fi_set_error(err, FI_ERR_CORRUPT, "truncated JPEG (%zu byte%s)", n, n == 1 ? "" : "s");
 		*fmt = FI_FORMAT_JPEG;
 		return FI_OK;
 	}
@@ -357,19 +357,19 @@ check_size(const char *fmt, uint64_t w, uint64_t h, int64_t max_pixels, fi_error
  * JPEG
  * --------------------------------------------------------------------- */
 
-typedef struct jpeg_errmgr
+typedef struct jd_errmgr
 {
 	struct jpeg_error_mgr pub;	/* must be first: libjpeg sees only this */
 	jmp_buf		jump;
 	fi_status	code;
 	char		msg[JMSG_LENGTH_MAX + 64];
-} jpeg_errmgr;
+} jd_errmgr;
 
 /* Everything one JPEG decode owns, reached by pointer across the longjmp. */
-typedef struct jpeg_job
+typedef struct jd_job
 {
 	struct jpeg_decompress_struct cinfo;
-	jpeg_errmgr err;
+	jd_errmgr err;
 	struct jpeg_progress_mgr progress;
 	const uint8_t *data;
 	size_t		len;
@@ -379,13 +379,13 @@ typedef struct jpeg_job
 				orientation;
 	uint8_t    *rgb;
 	uint8_t    *row;
-} jpeg_job;
+} jd_job;
 
 /* Record status and message, then jump back to the decoder's setjmp. */
 static void
-jpeg_fail(j_common_ptr c, fi_status code, const char *prefix)
+jd_fail(j_common_ptr c, fi_status code, const char *prefix)
 {
-	jpeg_errmgr *e = (jpeg_errmgr *) c->err;
+	jd_errmgr *e = (jd_errmgr *) c->err;
 	char		buf[JMSG_LENGTH_MAX];
 
 	c->err->format_message(c, buf);
@@ -396,33 +396,36 @@ jpeg_fail(j_common_ptr c, fi_status code, const char *prefix)
 
 /* libjpeg fatal error: classify it and leave libjpeg. */
 static void
-jpeg_on_error(j_common_ptr c)
+jd_on_error(j_common_ptr c)
 {
 	switch (c->err->msg_code)
 	{
 		case JERR_OUT_OF_MEMORY:
-			jpeg_fail(c, FI_ERR_NOMEM, "out of memory decoding JPEG");
+			jd_fail(c, FI_ERR_NOMEM, "out of memory decoding JPEG");
 			break;
 		case JERR_BAD_PRECISION:
 		case JERR_SOF_UNSUPPORTED:
 		case JERR_CONVERSION_NOTIMPL:
 		case JERR_NOT_COMPILED:
 		case JERR_ARITH_NOTIMPL:
-			jpeg_fail(c, FI_ERR_UNSUPPORTED, "unsupported JPEG");
+			jd_fail(c, FI_ERR_UNSUPPORTED, "unsupported JPEG");
 			break;
 		case JERR_IMAGE_TOO_BIG:
 		case JERR_WIDTH_OVERFLOW:
-			jpeg_fail(c, FI_ERR_LIMIT, "JPEG too large");
+			jd_fail(c, FI_ERR_LIMIT, "JPEG too large");
+			break;
+		case JERR_NO_BACKING_STORE:
+			jd_fail(c, FI_ERR_LIMIT, "JPEG needs more working memory than its size allows");
 			break;
 		default:
-			jpeg_fail(c, FI_ERR_CORRUPT, "corrupt JPEG");
+			jd_fail(c, FI_ERR_CORRUPT, "corrupt JPEG");
 			break;
 	}
 }
 
 /* True for libjpeg warnings that do not mean lost pixel data. */
 static bool
-jpeg_warning_is_harmless(const struct jpeg_error_mgr *e)
+jd_warning_is_harmless(const struct jpeg_error_mgr *e)
 {
 	switch (e->msg_code)
 	{
@@ -440,25 +443,25 @@ jpeg_warning_is_harmless(const struct jpeg_error_mgr *e)
 
 /* libjpeg message: traces are ignored, data-loss warnings become errors. */
 static void
-jpeg_on_message(j_common_ptr c, int level)
+jd_on_message(j_common_ptr c, int level)
 {
-	if (level >= 0 || jpeg_warning_is_harmless(c->err))
+	if (level >= 0 || jd_warning_is_harmless(c->err))
 		return;
-	jpeg_fail(c, FI_ERR_CORRUPT, "corrupt or truncated JPEG");
+	jd_fail(c, FI_ERR_CORRUPT, "corrupt or truncated JPEG");
 }
 
 /* libjpeg wants to print: never, the message travels in the fi_error. */
 static void
-jpeg_silent(j_common_ptr c)
+jd_silent(j_common_ptr c)
 {
 }
 
 /* Progress callback: stop JPEGs with an absurd number of progressive scans. */
 static void
-jpeg_on_progress(j_common_ptr c)
+jd_on_progress(j_common_ptr c)
 {
 	j_decompress_ptr d = (j_decompress_ptr) c;
-	jpeg_errmgr *e = (jpeg_errmgr *) c->err;
+	jd_errmgr *e = (jd_errmgr *) c->err;
 
 	if (d->input_scan_number > FI_JPEG_MAX_SCANS)
 	{
@@ -470,7 +473,7 @@ jpeg_on_progress(j_common_ptr c)
 
 /* Orientation from the first APP1 Exif segment that libjpeg saved. */
 static int
-jpeg_orientation(j_decompress_ptr ci)
+jd_orientation(j_decompress_ptr ci)
 {
 	for (jpeg_saved_marker_ptr m = ci->marker_list; m != NULL; m = m->next)
 		if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
@@ -499,9 +502,32 @@ cmyk_to_rgb(uint8_t *row, int w, bool inverted)
 	}
 }
 
+/*
+ * libjpeg's working-memory cap for this image: the whole-image coefficient
+ * arrays a multi-scan JPEG needs (padded to whole MCUs, 64 JCOEFs a block)
+ * plus room for the row buffers and tables.  Above it libjpeg would want a
+ * backing store and fails, so no JPEG gets memory out of proportion to the
+ * size that check_size() accepted.
+ */
+static long
+jd_memory_bound(j_decompress_ptr ci)
+{
+	size_t		need = 16 * 1024 * 1024 + (size_t) ci->image_width * 64 * ci->num_components;
+
+	for (int i = 0; i < ci->num_components; i++)
+	{
+		const jpeg_component_info *c = &ci->comp_info[i];
+		size_t		bw = (c->width_in_blocks + c->h_samp_factor - 1) / c->h_samp_factor * c->h_samp_factor;
+		size_t		bh = (c->height_in_blocks + c->v_samp_factor - 1) / c->v_samp_factor * c->v_samp_factor;
+
+		need += bw * bh * DCTSIZE2 * sizeof(JCOEF);
+	}
+	return need > LONG_MAX ? LONG_MAX : (long) need;
+}
+
 /* Decode the pixels after jpeg_read_header; longjmps out on libjpeg errors. */
 static fi_status
-jpeg_read_pixels(jpeg_job *job, fi_error *err)
+jd_read_pixels(jd_job *job, fi_error *err)
 {
 	j_decompress_ptr ci = &job->cinfo;
 	bool		cmyk = ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK;
@@ -510,8 +536,7 @@ jpeg_read_pixels(jpeg_job *job, fi_error *err)
 				h = job->height;
 
 	ci->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
-	/* progressive coefficients need ~2 bytes per sample per component */
-	ci->mem->max_memory_to_use = (long) ((size_t) w * h * 2 * (ci->num_components + 1) + 16 * 1024 * 1024);
+	ci->mem->max_memory_to_use = jd_memory_bound(ci);
 	jpeg_start_decompress(ci);
 	if ((int) ci->output_width != w || (int) ci->output_height != h ||
 		ci->output_components != comps)
@@ -538,31 +563,31 @@ jpeg_read_pixels(jpeg_job *job, fi_error *err)
 
 /* Create the decompressor, read the header and, unless header_only, the pixels. */
 static fi_status
-jpeg_steps(jpeg_job *job, bool header_only, fi_error *err)
+jd_steps(jd_job *job, bool header_only, fi_error *err)
 {
 	j_decompress_ptr ci = &job->cinfo;
 	fi_status	st;
 
 	jpeg_create_decompress(ci);
-	job->progress.progress_monitor = jpeg_on_progress;
+	job->progress.progress_monitor = jd_on_progress;
 	ci->progress = &job->progress;
 	jpeg_mem_src(ci, job->data, (unsigned long) job->len);
 	jpeg_save_markers(ci, JPEG_APP0 + 1, 0xFFFF);
 	jpeg_read_header(ci, TRUE);
 	job->width = (int) ci->image_width;
 	job->height = (int) ci->image_height;
-	job->orientation = jpeg_orientation(ci);
+	job->orientation = jd_orientation(ci);
 	if (header_only)
 		return FI_OK;
 	st = check_size("JPEG", ci->image_width, ci->image_height, job->max_pixels, err);
 	if (st != FI_OK)
 		return st;
-	return jpeg_read_pixels(job, err);
+	return jd_read_pixels(job, err);
 }
 
 /* Release libjpeg and the row buffer; the pixels too unless st is FI_OK. */
 static fi_status
-jpeg_cleanup(jpeg_job *job, fi_status st)
+jd_cleanup(jd_job *job, fi_status st)
 {
 	jpeg_destroy_decompress(&job->cinfo);
 	free(job->row);
@@ -577,18 +602,18 @@ jpeg_cleanup(jpeg_job *job, fi_status st)
 
 /* Run one JPEG job; the only setjmp of the JPEG path. */
 static fi_status
-jpeg_run(jpeg_job *job, bool header_only, fi_error *err)
+jd_run(jd_job *job, bool header_only, fi_error *err)
 {
 	job->cinfo.err = jpeg_std_error(&job->err.pub);
-	job->err.pub.error_exit = jpeg_on_error;
-	job->err.pub.emit_message = jpeg_on_message;
-	job->err.pub.output_message = jpeg_silent;
+	job->err.pub.error_exit = jd_on_error;
+	job->err.pub.emit_message = jd_on_message;
+	job->err.pub.output_message = jd_silent;
 	if (setjmp(job->err.jump))
 	{
 		fi_set_error(err, job->err.code, "%s", job->err.msg);
-		return jpeg_cleanup(job, job->err.code);
+		return jd_cleanup(job, job->err.code);
 	}
-	return jpeg_cleanup(job, jpeg_steps(job, header_only, err));
+	return jd_cleanup(job, jd_steps(job, header_only, err));
 }
 
 /* ---------------------------------------------------------------------
@@ -596,7 +621,7 @@ jpeg_run(jpeg_job *job, bool header_only, fi_error *err)
  * --------------------------------------------------------------------- */
 
 /* Everything one PNG decode owns, reached by pointer across the longjmp. */
-typedef struct png_job
+typedef struct pd_job
 {
 	const uint8_t *data;
 	size_t		len;
@@ -611,13 +636,13 @@ typedef struct png_job
 	uint8_t    *rgb;
 	int			width,
 				height;
-} png_job;
+} pd_job;
 
 /* libpng fatal error: keep the message and jump back to the decoder. */
 static void
-png_on_error(png_structp png, png_const_charp msg)
+pd_on_error(png_structp png, png_const_charp msg)
 {
-	png_job    *job = png_get_error_ptr(png);
+	pd_job    *job = png_get_error_ptr(png);
 
 	if (job == NULL || !job->armed)
 		return;					/* during png_create_*: libpng's own handler takes over */
@@ -627,15 +652,15 @@ png_on_error(png_structp png, png_const_charp msg)
 
 /* libpng warning (bad ancillary data it skips): not worth reporting. */
 static void
-png_on_warning(png_structp png, png_const_charp msg)
+pd_on_warning(png_structp png, png_const_charp msg)
 {
 }
 
 /* libpng read callback over the input bytes; running out is "truncated". */
 static void
-png_read_mem(png_structp png, png_bytep out, size_t n)
+pd_read_mem(png_structp png, png_bytep out, size_t n)
 {
-	png_job    *job = png_get_io_ptr(png);
+	pd_job    *job = png_get_io_ptr(png);
 
 	if (n > job->len - job->pos)
 		png_error(png, "unexpected end of data (truncated file)");
@@ -652,7 +677,7 @@ be32(const uint8_t *p)
 
 /* Width and height from the IHDR that must follow the signature. */
 static fi_status
-png_header_size(const uint8_t *d, size_t n, uint32_t *w, uint32_t *h, fi_error *err)
+pd_header_size(const uint8_t *d, size_t n, uint32_t *w, uint32_t *h, fi_error *err)
 {
 	if (n < 8 + 8 + 13 + 4)
 		return fi_set_error(err, FI_ERR_CORRUPT, "truncated PNG (%zu bytes, no complete IHDR)", n);
@@ -667,7 +692,7 @@ png_header_size(const uint8_t *d, size_t n, uint32_t *w, uint32_t *h, fi_error *
 
 /* Orientation from the first eXIf chunk, found by walking the chunk list. */
 static int
-png_orientation(const uint8_t *d, size_t n)
+pd_orientation(const uint8_t *d, size_t n)
 {
 	size_t		pos = 8;
 
@@ -689,7 +714,7 @@ png_orientation(const uint8_t *d, size_t n)
 
 /* Ask libpng for 8-bit RGB whatever the stored colour type, alpha dropped. */
 static void
-png_want_rgb8(png_structp png, png_infop info)
+pd_want_rgb8(png_structp png, png_infop info)
 {
 	int			type = png_get_color_type(png, info);
 	int			depth = png_get_bit_depth(png, info);
@@ -709,7 +734,7 @@ png_want_rgb8(png_structp png, png_infop info)
 
 /* Decode after png_read_info; longjmps out on libpng errors. */
 static fi_status
-png_read_pixels(png_job *job, fi_error *err)
+pd_read_pixels(pd_job *job, fi_error *err)
 {
 	png_structp png = job->png;
 	png_infop	info = job->info;
@@ -722,7 +747,7 @@ png_read_pixels(png_job *job, fi_error *err)
 					job->max_pixels, err);
 	if (st != FI_OK)
 		return st;
-	png_want_rgb8(png, info);
+	pd_want_rgb8(png, info);
 	stride = (size_t) job->width * 3;
 	if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8 ||
 		png_get_rowbytes(png, info) != stride)
@@ -741,7 +766,7 @@ png_read_pixels(png_job *job, fi_error *err)
 
 /* Map a libpng error message to a status. */
 static fi_status
-png_error_status(const char *msg)
+pd_error_status(const char *msg)
 {
 	if (strstr(msg, "memory") != NULL)
 		return FI_ERR_NOMEM;
@@ -752,22 +777,22 @@ png_error_status(const char *msg)
 
 /* Configure libpng for our input and limits, then decode. */
 static fi_status
-png_steps(png_job *job, fi_error *err)
+pd_steps(pd_job *job, fi_error *err)
 {
 	png_uint_32 dim_max = job->max_pixels > PNG_UINT_31_MAX
 		? PNG_UINT_31_MAX : (png_uint_32) job->max_pixels;
 
-	png_set_read_fn(job->png, job, png_read_mem);
+	png_set_read_fn(job->png, job, pd_read_mem);
 	png_set_user_limits(job->png, dim_max, dim_max);
 	png_set_chunk_malloc_max(job->png, FI_PNG_CHUNK_MAX);
 	png_set_crc_action(job->png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
 	png_read_info(job->png, job->info);
-	return png_read_pixels(job, err);
+	return pd_read_pixels(job, err);
 }
 
 /* Release libpng and the row pointers; the pixels too unless st is FI_OK. */
 static fi_status
-png_cleanup(png_job *job, fi_status st)
+pd_cleanup(pd_job *job, fi_status st)
 {
 	job->armed = false;
 	png_destroy_read_struct(&job->png, &job->info, NULL);
@@ -783,9 +808,9 @@ png_cleanup(png_job *job, fi_status st)
 
 /* Run one PNG job up to the stored-orientation pixels; the only setjmp of the PNG path. */
 static fi_status
-png_run(png_job *job, fi_error *err)
+pd_run(pd_job *job, fi_error *err)
 {
-	job->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, png_on_error, png_on_warning);
+	job->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, pd_on_error, pd_on_warning);
 	if (job->png == NULL)
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory creating the PNG decoder");
 	job->info = png_create_info_struct(job->png);
@@ -797,26 +822,26 @@ png_run(png_job *job, fi_error *err)
 	job->armed = true;
 	if (setjmp(job->jump))
 	{
-		fi_status	code = png_error_status(job->msg);
+		fi_status	code = pd_error_status(job->msg);
 
 		fi_set_error(err, code, "%s PNG: %s",
 					 code == FI_ERR_CORRUPT ? "corrupt" : "cannot decode", job->msg);
-		return png_cleanup(job, code);
+		return pd_cleanup(job, code);
 	}
-	return png_cleanup(job, png_steps(job, err));
+	return pd_cleanup(job, pd_steps(job, err));
 }
 
 /* Decode a PNG into *out, orientation applied. */
 static fi_status
-png_decode(const uint8_t *data, size_t len, int64_t max_pixels, fi_image *out, fi_error *err)
+pd_decode(const uint8_t *data, size_t len, int64_t max_pixels, fi_image *out, fi_error *err)
 {
-	png_job		job;
+	pd_job		job;
 	uint32_t	w,
 				h;
 	int			orient;
 	fi_status	st;
 
-	st = png_header_size(data, len, &w, &h, err);
+	st = pd_header_size(data, len, &w, &h, err);
 	if (st == FI_OK)
 		st = check_size("PNG", w, h, max_pixels, err);	/* before libpng allocates anything */
 	if (st != FI_OK)
@@ -825,10 +850,10 @@ png_decode(const uint8_t *data, size_t len, int64_t max_pixels, fi_image *out, f
 	job.data = data;
 	job.len = len;
 	job.max_pixels = max_pixels;
-	st = png_run(&job, err);
+	st = pd_run(&job, err);
 	if (st != FI_OK)
 		return st;
-	orient = png_orientation(data, len);
+	orient = pd_orientation(data, len);
 	if (orient != 1)
 	{
 		uint8_t    *turned = malloc((size_t) job.width * job.height * 3);
@@ -850,9 +875,9 @@ png_decode(const uint8_t *data, size_t len, int64_t max_pixels, fi_image *out, f
 
 /* Decode a JPEG into *out, orientation applied. */
 static fi_status
-jpeg_decode(const uint8_t *data, size_t len, int64_t max_pixels, fi_image *out, fi_error *err)
+jd_decode(const uint8_t *data, size_t len, int64_t max_pixels, fi_image *out, fi_error *err)
 {
-	jpeg_job   *job = calloc(1, sizeof(jpeg_job));	/* ~1 kB of libjpeg state */
+	jd_job   *job = calloc(1, sizeof(jd_job));	/* ~1 kB of libjpeg state */
 	fi_status	st;
 
 	if (job == NULL)
@@ -860,7 +885,7 @@ jpeg_decode(const uint8_t *data, size_t len, int64_t max_pixels, fi_image *out, 
 	job->data = data;
 	job->len = len;
 	job->max_pixels = max_pixels;
-	st = jpeg_run(job, false, err);
+	st = jd_run(job, false, err);
 	if (st == FI_OK)
 	{
 		oriented_size(job->orientation, job->width, job->height, &out->width, &out->height);
@@ -908,21 +933,21 @@ fi_image_probe(const uint8_t *data, size_t len, fi_image_format *fmt,
 		uint32_t	pw,
 					ph;
 
-		st = png_header_size(data, len, &pw, &ph, err);
+		st = pd_header_size(data, len, &pw, &ph, err);
 		if (st == FI_OK && (pw > INT_MAX || ph > INT_MAX))
 			st = fi_set_error(err, FI_ERR_LIMIT, "PNG image of %ux%u pixels is too large", pw, ph);
 		w = (int) pw, h = (int) ph;
-		orient = png_orientation(data, len);
+		orient = pd_orientation(data, len);
 	}
 	else if (st == FI_OK)
 	{
-		jpeg_job   *job = calloc(1, sizeof(jpeg_job));
+		jd_job   *job = calloc(1, sizeof(jd_job));
 
 		if (job == NULL)
 			return fi_set_error(err, FI_ERR_NOMEM, "out of memory creating the JPEG decoder");
 		job->data = data;
 		job->len = len;
-		st = jpeg_run(job, true, err);
+		st = jd_run(job, true, err);
 		w = job->width, h = job->height, orient = job->orientation;
 		free(job);
 	}
@@ -955,8 +980,8 @@ fi_image_decode(const uint8_t *data, size_t len, int64_t max_pixels,
 	if (st != FI_OK)
 		return st;
 	if (fmt == FI_FORMAT_JPEG)
-		return jpeg_decode(data, len, max_pixels, out, err);
-	return png_decode(data, len, max_pixels, out, err);
+		return jd_decode(data, len, max_pixels, out, err);
+	return pd_decode(data, len, max_pixels, out, err);
 }
 
 /* Release the pixels of img. */

@@ -4,11 +4,15 @@
  */
 #include "layers.h"
 
+#include "gemm_small.h"
+
 /*
  * The element-wise loops here (channels innermost, unknown trip counts) are
  * only vectorised by GCC at -O3; -O2 (the PGXS default) leaves them scalar.
  */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize ("O3")
+#endif
 
 #include <math.h>
 #include <string.h>
@@ -75,16 +79,22 @@ fi_activate(float *x, size_t n, fi_act act)
 		x[i] = act1(x[i], act);
 }
 
-/* y[r][o] = act(y[r][o] + b[o]) over rows x cout. */
+/* y[r][o] = act((y[r][o] + b[o]) + res[r][o]) over rows x cout (b, res may be NULL). */
 static void
-bias_act(float *y, size_t rows, int cout, const float *b, fi_act act)
+bias_act(float *y, size_t rows, int cout, const float *b, const float *res, fi_act act)
 {
 	for (size_t r = 0; r < rows; r++, y += cout)
 	{
 		if (b != NULL)
 			for (int o = 0; o < cout; o++)
 				y[o] += b[o];
-		if (act != FI_ACT_NONE)
+		if (res != NULL)
+			for (int o = 0; o < cout; o++)
+				y[o] += res[r * cout + o];
+		if (act == FI_ACT_RELU)	/* the common case, as a loop GCC vectorises */
+			for (int o = 0; o < cout; o++)
+				y[o] = y[o] > 0.0f ? y[o] : 0.0f;
+		else if (act != FI_ACT_NONE)
 			for (int o = 0; o < cout; o++)
 				y[o] = act1(y[o], act);
 	}
@@ -108,22 +118,59 @@ im2col(const fi_conv *cv, const fi_tensor *in, int wout, int oy0, int oy1, float
 			for (int ky = 0; ky < k; ky++, dst += (size_t) k * cin)
 			{
 				int			iy = oy * cv->stride - cv->pad.top + ky;
-				const float *src = in->data + ((size_t) iy * in->w + ix0) * cin;
+				const float *row;
 
 				if (iy < 0 || iy >= in->h)
+				{
 					memset(dst, 0, (size_t) k * cin * sizeof(float));
-				else if (inside)	/* the k taps of a row are contiguous */
-					memcpy(dst, src, (size_t) k * cin * sizeof(float));
+					continue;
+				}
+				row = in->data + (size_t) iy * in->w * cin;
+				if (inside)		/* the k taps of a row are contiguous */
+					memcpy(dst, row + (size_t) ix0 * cin, (size_t) k * cin * sizeof(float));
 				else
 					for (int kx = 0; kx < k; kx++)
 					{
-						if (ix0 + kx < 0 || ix0 + kx >= in->w)
+						int			ix = ix0 + kx;
+
+						if (ix < 0 || ix >= in->w)
 							memset(dst + kx * cin, 0, cin * sizeof(float));
 						else
-							memcpy(dst + kx * cin, src + kx * cin, cin * sizeof(float));
+							memcpy(dst + kx * cin, row + (size_t) ix * cin, cin * sizeof(float));
 					}
 			}
 		}
+}
+
+/* Conv to 32 channels with the direct kernel: zero-pad the input once (if padded), no im2col. */
+static fi_status
+conv32(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *out,
+	   const fi_cancel *c, fi_error *err)
+{
+	const float *x = in->data;
+	int			win = in->w;
+
+	if (fi_cancelled(c))
+		return fi_set_error(err, FI_CANCELLED, "canceled");
+	if (cv->pad.top || cv->pad.bottom || cv->pad.left || cv->pad.right)
+	{
+		int			hp = in->h + cv->pad.top + cv->pad.bottom;
+		size_t		rowf = (size_t) in->w * in->c;
+		float	   *p;
+
+		win = in->w + cv->pad.left + cv->pad.right;
+		p = fi_ws_reserve(ws, FI_WS_IM2COL, (size_t) hp * win * in->c, err);
+		if (p == NULL)
+			return err != NULL ? err->code : FI_ERR_NOMEM;
+		memset(p, 0, sizeof(float) * hp * win * in->c);
+		for (int iy = 0; iy < in->h; iy++)
+			memcpy(p + ((size_t) (iy + cv->pad.top) * win + cv->pad.left) * in->c,
+				   in->data + iy * rowf, sizeof(float) * rowf);
+		x = p;
+	}
+	fi_conv32_direct(out->h, out->w, cv->k, cv->stride, cv->cin, win, x, cv->w, out->data,
+					 cv->b, cv->res, cv->act == FI_ACT_RELU);
+	return FI_OK;
 }
 
 /* Conv via im2col + sgemm, in bands of output rows. */
@@ -153,9 +200,14 @@ fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *o
 		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
 				  hout * wout, cv->cout, cv->cin, 1.0f, in->data, cv->cin,
 				  cv->w, cv->cout, 0.0f, out->data, cv->cout);
-		bias_act(out->data, (size_t) hout * wout, cv->cout, cv->b, cv->act);
+		bias_act(out->data, (size_t) hout * wout, cv->cout, cv->b, cv->res, cv->act);
 		return fi_cancelled(c) ? fi_set_error(err, FI_CANCELLED, "canceled") : FI_OK;
 	}
+
+	if (cv->cout == 32 && cv->k <= FI_CONV32_MAX_K &&
+		(cv->act == FI_ACT_NONE || cv->act == FI_ACT_RELU) &&
+		fi_gemm_small_ok(hout * wout, cv->cout, (int) kcols))
+		return conv32(ws, cv, in, out, c, err);
 
 	band = (int) (IM2COL_MAX_FLOATS / ((size_t) wout * kcols));
 	if (band < 1)
@@ -170,14 +222,23 @@ fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *o
 		int			oy1 = oy0 + band < hout ? oy0 + band : hout;
 		int			m = (oy1 - oy0) * wout;
 		float	   *y = out->data + (size_t) oy0 * wout * cv->cout;
+		bool		own = (cv->act == FI_ACT_NONE || cv->act == FI_ACT_RELU) &&
+			fi_gemm_small_ok(m, cv->cout, (int) kcols);
+		const float *res = cv->res ? cv->res + (size_t) oy0 * wout * cv->cout : NULL;
 
 		if (fi_cancelled(c))
 			return fi_set_error(err, FI_CANCELLED, "canceled");
 		im2col(cv, in, wout, oy0, oy1, col);
-		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
-				  m, cv->cout, (int) kcols, 1.0f, col, (int) kcols,
-				  cv->w, cv->cout, 0.0f, y, cv->cout);
-		bias_act(y, (size_t) m, cv->cout, cv->b, cv->act);
+		if (own)
+			fi_gemm_small(m, cv->cout, (int) kcols, col, cv->w, y, cv->b, res,
+						  cv->act == FI_ACT_RELU);
+		else
+		{
+			bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
+					  m, cv->cout, (int) kcols, 1.0f, col, (int) kcols,
+					  cv->w, cv->cout, 0.0f, y, cv->cout);
+			bias_act(y, (size_t) m, cv->cout, cv->b, res, cv->act);
+		}
 	}
 	return FI_OK;
 }
@@ -228,7 +289,7 @@ fi_dwconv2d(const fi_dwconv *dw, const fi_tensor *in, fi_tensor *out,
 				}
 			}
 		}
-		bias_act(out->data + (size_t) oy * wout * C, wout, C, dw->b, dw->act);
+		bias_act(out->data + (size_t) oy * wout * C, wout, C, dw->b, NULL, dw->act);
 	}
 	return FI_OK;
 }

@@ -47,6 +47,7 @@ typedef struct fi_conv
 	const float *w;
 	const float *b;
 	fi_act		act;
+	const float *res;			/* residual [hout][wout][cout] added before act, or NULL */
 } fi_conv;
 
 /* Depthwise conv: weights [k][k][c], bias [c] or NULL. */

@@ -5,7 +5,11 @@
 #include "preprocess.h"
 
 /* the resize is specified without FMA contraction (JS semantics) */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
 #pragma GCC optimize ("fp-contract=off")
+#endif
 
 #include <math.h>
 #include <stdlib.h>

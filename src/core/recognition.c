@@ -8,7 +8,9 @@
 #include "layers.h"
 
 /* vectorise the element-wise loops at -O3 (see layers.c) */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize ("O3")
+#endif
 
 #include <stdio.h>
 
@@ -57,11 +59,11 @@ get_conv(const fi_model *m, const char *name, int k, int cin, int cout, fi_conv 
 	return FI_OK;
 }
 
-/* convLayer: folded conv (+relu) of `in` into workspace slot `slot`. */
+/* convLayer: folded conv (+ residual res, + relu) of `in` into workspace slot `slot`. */
 static fi_status
 conv_layer(const fi_model *m, fi_workspace *ws, const char *name, int k, int stride,
-		   fi_padding pad, fi_act act, int cout, const fi_tensor *in, int slot,
-		   fi_tensor *out, const fi_cancel *c, fi_error *err)
+		   fi_padding pad, fi_act act, const fi_tensor *res, int cout, const fi_tensor *in,
+		   int slot, fi_tensor *out, const fi_cancel *c, fi_error *err)
 {
 	fi_conv		cv;
 	fi_status	s;
@@ -71,6 +73,7 @@ conv_layer(const fi_model *m, fi_workspace *ws, const char *name, int k, int str
 	cv.stride = stride;
 	cv.pad = fi_pads_for(pad, in->h, in->w, k, stride);
 	cv.act = act;
+	cv.res = res != NULL ? res->data : NULL;
 	if ((s = fi_ws_tensor(ws, slot, 1, 1, MAX_ACT, out, err)) != FI_OK)
 		return s;
 	return fi_conv2d(ws, &cv, in, out, c, err);
@@ -138,7 +141,7 @@ fi_recognition_forward(const fi_model *m, fi_workspace *ws, const float *input,
 	report(hook, hook_arg, "input_normalized", &in);
 
 	/* stem: 7x7/2 VALID conv + relu, 3x3/2 VALID max pool */
-	if ((s = conv_layer(m, ws, "conv32_down", 7, 2, FI_PAD_VALID, FI_ACT_RELU, 32,
+	if ((s = conv_layer(m, ws, "conv32_down", 7, 2, FI_PAD_VALID, FI_ACT_RELU, NULL, 32,
 						&in, SLOT_A, &t[0], c, err)) != FI_OK)
 		return s;
 	report(hook, hook_arg, "conv32_down", &t[0]);
@@ -160,20 +163,23 @@ fi_recognition_forward(const fi_model *m, fi_workspace *ws, const float *input,
 		h1 = (x + 1) % 3;
 		h2 = (x + 2) % 3;
 		if ((s = conv_layer(m, ws, n1, 3, blocks[i].down ? 2 : 1,
-							blocks[i].down ? FI_PAD_VALID : FI_PAD_SAME, FI_ACT_RELU,
+							blocks[i].down ? FI_PAD_VALID : FI_PAD_SAME, FI_ACT_RELU, NULL,
 							blocks[i].cout, &t[x], SLOT_A + h1, &t[h1], c, err)) != FI_OK)
-			return s;
-		if ((s = conv_layer(m, ws, n2, 3, 1, FI_PAD_SAME, FI_ACT_NONE, blocks[i].cout,
-							&t[h1], SLOT_A + h2, &t[h2], c, err)) != FI_OK)
 			return s;
 		if (blocks[i].down)
 		{
+			if ((s = conv_layer(m, ws, n2, 3, 1, FI_PAD_SAME, FI_ACT_NONE, NULL,
+								blocks[i].cout, &t[h1], SLOT_A + h2, &t[h2], c, err)) != FI_OK)
+				return s;
 			down_merge(&t[x], &t[h2], &t[h1]);
 			x = h1;
 		}
 		else
 		{
-			fi_add(&t[h2], &t[x], FI_ACT_RELU, &t[h2]);
+			/* residual: relu(conv2(h) + x), the add and relu fused into the conv's store */
+			if ((s = conv_layer(m, ws, n2, 3, 1, FI_PAD_SAME, FI_ACT_RELU, &t[x],
+								blocks[i].cout, &t[h1], SLOT_A + h2, &t[h2], c, err)) != FI_OK)
+				return s;
 			x = h2;
 		}
 		report(hook, hook_arg, blocks[i].name, &t[x]);

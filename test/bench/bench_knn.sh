@@ -12,7 +12,7 @@ export PGPORT="${FACEID_BENCH_PORT:-55433}"
 
 if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
 	export FACEID_IN_VENV=1
-	exec pg_virtualenv -v 15 -o shared_buffers=2GB -o max_parallel_workers_per_gather=0 \
+	exec pg_virtualenv -t -v 15 -o shared_buffers=2GB -o max_parallel_workers_per_gather=0 \
 		-o work_mem=256MB bash "$0" "$N"
 fi
 

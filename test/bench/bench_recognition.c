@@ -3,7 +3,9 @@
  *	  Recognition net speed: ms per 150x150 image, batch 1, one thread,
  *	  median of N runs after warm-up; GFLOP/s (541.7 MFLOP/image) and the
  *	  fraction of this core's fp32 peak, measured with an FMA loop.
- *	  Usage: bench_recognition [runs] [--profile]
+ *	  Usage: bench_recognition [runs] [--profile] [--dump FILE]
+ *	  (--dump writes the descriptor of the deterministic input, 128 float32 LE,
+ *	  for bench_torch.py; the last line "median_ms <x>" is for scripts.)
  *	  Env: FACEID_WEIGHTS (default <repo>/build/faceid_weights.bin).
  *	  The kernel set follows OPENBLAS_CORETYPE (unset = faceid's cpuid pick).
  */
@@ -116,6 +118,7 @@ main(int argc, char **argv)
 	int			runs = 100,
 				warm = 10;
 	bool		profile = false;
+	const char *dump = NULL;
 	char		weights[PATH_MAX + 64];
 	const char *e = getenv("FACEID_WEIGHTS");
 	fi_model   *m;
@@ -131,6 +134,8 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--profile") == 0)
 			profile = true;
+		else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
+			dump = argv[++i];
 		else
 			runs = atoi(argv[i]) >= 30 ? atoi(argv[i]) : 30;
 	if (e != NULL && e[0])
@@ -156,7 +161,13 @@ main(int argc, char **argv)
 	for (int y = 0; y < 150; y++)
 		for (int x = 0; x < 150; x++)
 			for (int c = 0; c < 3; c++)
-				in[(y * 150 + x) * 3 + c] = (float) ((x * 7 + y * 13 + c * 50) % 256 - 117) / 255.0f;
+			{
+				/* the golden deterministic input, normalised per spec 2.1 */
+				static const float mean[3] = {122.782f, 117.001f, 104.298f};
+
+				in[(y * 150 + x) * 3 + c] =
+					((float) ((x * 7 + y * 13 + c * 50) % 256) - mean[c]) / 255.0f;
+			}
 	ms = malloc(sizeof(double) * runs);
 
 	for (int i = 0; i < warm; i++)
@@ -200,6 +211,18 @@ main(int argc, char **argv)
 		for (int i = 0; i < MAX_LAYERS; i++)
 			free(p.ms[i]);
 	}
+	if (dump != NULL)
+	{
+		FILE	   *f = fopen(dump, "wb");
+
+		fi_recognition_forward(m, ws, in, out, NULL, NULL, NULL, &err);
+		if (f == NULL || fwrite(out, sizeof(float), FI_REC_DIM, f) != FI_REC_DIM || fclose(f) != 0)
+		{
+			fprintf(stderr, "bench_recognition: cannot write %s\n", dump);
+			return 1;
+		}
+	}
+	printf("median_ms %.4f\n", med);
 	free(ms);
 	free(in);
 	fi_workspace_free(ws);

@@ -1,0 +1,148 @@
+/*
+ * bench_pipeline.c
+ *	  Per-net and per-photo timings of the core, medians of repeated runs on
+ *	  one thread: each detector (incl. resize and decoding), both landmark
+ *	  nets, the recognition net, face_embed on a 250x250 LFW photo and all
+ *	  faces of sample1.jpg (1920x1280) with the default options.
+ *	  Usage: bench_pipeline [runs]   (env FACEID_SHARED, FACEID_WEIGHTS)
+ */
+#include "landmarks.h"
+#include "pipeline.h"
+#include "ssd.h"
+#include "testutil.h"
+#include "tinyface.h"
+
+#include <math.h>
+
+/* Ascending doubles. */
+static int
+dcmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of n timings. */
+static double
+median(double *t, int n)
+{
+	qsort(t, n, sizeof(double), dcmp);
+	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+#define TIME(label, runs, stmt) \
+	do { \
+		double ts_[1000]; \
+		int n_ = (runs) > 1000 ? 1000 : (runs); \
+		stmt;				/* warm-up */ \
+		for (int r_ = 0; r_ < n_; r_++) \
+		{ \
+			double t0_ = t_ms(); \
+			stmt; \
+			ts_[r_] = t_ms() - t0_; \
+		} \
+		printf("%-52s %8.2f ms (median of %d)\n", label, median(ts_, n_), n_); \
+	} while (0)
+
+int
+main(int argc, char **argv)
+{
+	int			runs = argc > 1 ? atoi(argv[1]) : 15;
+	const char *shared = t_shared();
+	fi_model   *m = NULL;
+	fi_pipeline *p = NULL;
+	fi_error	err = {0};
+	fi_image	img,
+				lfw;
+	char		path[1024];
+	fi_detection *d = NULL;
+	int			nd = 0;
+	fi_pipeline_opts o;
+	fi_ssd	   *ssd = NULL;
+	const fi_blas *bl;
+	unsigned char *jpeg;
+	size_t		jlen;
+
+	if (shared == NULL)
+	{
+		printf("SKIP: ../shared (or FACEID_SHARED) absent\n");
+		return 0;
+	}
+	if (fi_model_open(t_weights(), &m, &err) != FI_OK || fi_pipeline_new(m, &p, &err) != FI_OK ||
+		fi_ssd_load(m, &ssd, &err) != FI_OK || fi_blas_load(&bl, &err) != FI_OK)
+	{
+		printf("FAIL: %s\n", err.msg);
+		return 1;
+	}
+	printf("OpenBLAS %s, kernels %s\n", bl->path, bl->corename);
+	snprintf(path, sizeof(path), "%s/golden/images/sample1.jpg", shared);
+	if (t_load_image(path, &img) != 0)
+		return 1;
+	snprintf(path, sizeof(path), "%s/faces/lfw-view1/Aaron_Peirsol/Aaron_Peirsol_0001.jpg", shared);
+	if (t_load_image(path, &lfw) != 0)
+		return 1;
+	fi_workspace *ws = fi_pipeline_workspace(p);
+
+	for (int size = 320; size <= 608; size += size == 320 ? 96 : 192)
+	{
+		char		label[80];
+
+		snprintf(label, sizeof(label), "tiny detector %d (sample1, resize+net+NMS)", size);
+		TIME(label, runs, (fi_tinyface_detect(m, ws, &img, size, 0.5, &d, &nd, NULL, &err), free(d)));
+	}
+	TIME("SSD MobileNet v1 512 (sample1, resize+net+NMS)", runs,
+		 (fi_ssd_detect(ssd, ws, &img, 0.5, 100, &d, &nd, NULL, &err), free(d)));
+	{
+		fi_rect		crop = {414, 354, 177, 239};
+		double		pts[136];
+		float		desc[128];
+
+		TIME("landmark68 (crop 177x239 -> 112)", runs * 4,
+			 fi_landmarks_detect(m, ws, false, &img, &crop, pts, NULL, &err));
+		TIME("landmark68 tiny (crop 177x239 -> 112)", runs * 4,
+			 fi_landmarks_detect(m, ws, true, &img, &crop, pts, NULL, &err));
+		TIME("recognition (crop 212x212 -> 150)", runs * 4,
+			 fi_recognition_embed(m, ws, &img, &(fi_rect) {369, 395, 212, 212}, desc, NULL, &err));
+	}
+	fi_pipeline_opts_default(&o);
+	{
+		float		desc[128];
+		bool		found;
+
+		snprintf(path, sizeof(path), "%s/faces/lfw-view1/Aaron_Peirsol/Aaron_Peirsol_0001.jpg", shared);
+		jpeg = t_read(path, &jlen);
+		TIME("face_embed, 250x250 LFW photo (pixels given)", runs * 2,
+			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+		TIME("face_embed, 250x250 LFW photo (incl. JPEG decode)", runs * 2,
+			 ({ fi_image im; fi_image_decode(jpeg, jlen, 50000000, &im, &err);
+				fi_face_embed_largest(p, &im, &o, desc, &found, NULL, NULL, &err); fi_image_free(&im); }));
+		free(jpeg);
+	}
+	{
+		fi_face    *fs = NULL;
+		int			nf = 0;
+
+		snprintf(path, sizeof(path), "%s/golden/images/sample1.jpg", shared);
+		jpeg = t_read(path, &jlen);
+		TIME("all faces of sample1 1920x1280 (pixels given)", runs,
+			 (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err), free(fs)));
+		TIME("all faces of sample1 1920x1280 (incl. JPEG decode)", runs,
+			 ({ fi_image im; fi_image_decode(jpeg, jlen, 50000000, &im, &err);
+				fi_faces_detect(p, &im, &o, &fs, &nf, NULL, &err); free(fs); fi_image_free(&im); }));
+		fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err);
+		printf("(sample1: %d faces with the default options)\n", nf);
+		free(fs);
+		o.detector = FI_DETECTOR_SSD;
+		TIME("all faces of sample1, SSD (pixels given)", runs,
+			 (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err), free(fs)));
+		free(jpeg);
+	}
+	fi_image_free(&img);
+	fi_image_free(&lfw);
+	fi_ssd_free(ssd);
+	fi_pipeline_free(p);
+	fi_model_close(m);
+	return 0;
+}
