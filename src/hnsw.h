@@ -158,6 +158,10 @@ typedef struct HnswGraph HnswGraph;
 struct HnswGraph
 {
 	int			m;
+	/* optional, in memory: visited marks by search number, ids < nepochs */
+	uint32	   *epochs;
+	uint32		epoch;
+	int64		nepochs;
 	/* squared distance from q to element id; false if id is unreadable */
 	bool		(*distance) (HnswGraph *g, uint64 id, const float4 *q,
 							 float4 *dist, ItemPointer heaptid, bool *deleted);

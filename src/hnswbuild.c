@@ -522,7 +522,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 
 	if (!bs->onDisk &&
 		MemoryContextMemAllocated(bs->graphCtx, true) +
-		(Size) sizeof(MemElement *) * bs->capacity > bs->memLimit)
+		(Size) (sizeof(MemElement *) + sizeof(uint32)) * bs->capacity > bs->memLimit)
 		switch_to_disk(bs);
 
 	if (bs->onDisk)
@@ -535,6 +535,10 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		{
 			bs->capacity *= 2;
 			bs->elems = repalloc_huge(bs->elems, sizeof(MemElement *) * bs->capacity);
+			bs->g.epochs = repalloc_huge(bs->g.epochs, sizeof(uint32) * bs->capacity);
+			memset(bs->g.epochs + bs->g.nepochs, 0,
+				   sizeof(uint32) * (bs->capacity - bs->g.nepochs));
+			bs->g.nepochs = bs->capacity;
 		}
 		bs->elems[bs->nelems] = mem_element_new(bs, v->x, tid, level);
 		mem_insert(bs, (uint32) bs->nelems);
@@ -573,6 +577,9 @@ build_state_init(HnswBuildState *bs, Relation heap, Relation index)
 									   ALLOCSET_DEFAULT_SIZES);
 	bs->capacity = 1024;
 	bs->elems = palloc(sizeof(MemElement *) * bs->capacity);
+	bs->g.epochs = palloc0(sizeof(uint32) * bs->capacity);
+	bs->g.nepochs = bs->capacity;
+	bs->g.epoch = 0;
 	bs->entry = -1;
 	bs->entryLevel = -1;
 	bs->memLimit = (Size) maintenance_work_mem * 1024;

@@ -135,7 +135,18 @@ hnsw_search_init(HnswSearch *s, HnswGraph *g, const float4 *q, int level,
 	s->g = g;
 	s->q = q;
 	s->level = level;
-	s->visited = tidhash_create(CurrentMemoryContext, 256, NULL);
+	if (g->epochs)
+	{
+		s->visited = NULL;
+		if (++g->epoch == 0)
+		{
+			/* wrapped around: forget every old mark */
+			memset(g->epochs, 0, sizeof(uint32) * g->nepochs);
+			g->epoch = 1;
+		}
+	}
+	else
+		s->visited = tidhash_create(CurrentMemoryContext, 256, NULL);
 	hnsw_heap_init(&s->cand, 64, false);
 	hnsw_heap_init(&s->result, 64, true);
 	s->keepPending = keepPending;
@@ -151,7 +162,8 @@ hnsw_search_init(HnswSearch *s, HnswGraph *g, const float4 *q, int level,
 void
 hnsw_search_free(HnswSearch *s)
 {
-	tidhash_destroy(s->visited);
+	if (s->visited)
+		tidhash_destroy(s->visited);
 	pfree(s->cand.items);
 	pfree(s->result.items);
 	if (s->pending.items)
@@ -165,9 +177,18 @@ search_visit(HnswSearch *s, uint64 id, HnswCandidate *c, bool *deleted)
 {
 	bool		found;
 
-	tidhash_insert(s->visited, id, &found);
-	if (found)
-		return false;
+	if (s->visited == NULL)
+	{
+		if (s->g->epochs[id] == s->g->epoch)
+			return false;
+		s->g->epochs[id] = s->g->epoch;
+	}
+	else
+	{
+		tidhash_insert(s->visited, id, &found);
+		if (found)
+			return false;
+	}
 	c->id = id;
 	if (!s->g->distance(s->g, id, s->q, &c->dist, &c->heaptid, deleted))
 		return false;
@@ -535,6 +556,7 @@ void
 hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index, int m)
 {
 	dg->g.m = m;
+	dg->g.epochs = NULL;
 	dg->g.distance = disk_distance;
 	dg->g.neighbors = disk_neighbors;
 	dg->g.vector = disk_vector;
