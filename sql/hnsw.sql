@@ -89,8 +89,11 @@ SELECT count(*) AS queries,
        count(*) FILTER (WHERE hnsw_knn(hnsw_vec(q), 10, false) = hnsw_knn(hnsw_vec(q), 10, true)) AS equal
 FROM generate_series(1, 1600, 37) q;
 
--- REINDEX and TRUNCATE.
+-- REINDEX, CREATE INDEX CONCURRENTLY and TRUNCATE.
 REINDEX INDEX hnsw_t_e;
+CREATE INDEX CONCURRENTLY hnsw_t_e2 ON hnsw_t USING faceid_hnsw (e);
+DROP INDEX hnsw_t_e2;
+REINDEX INDEX CONCURRENTLY hnsw_t_e;
 SELECT count(*) AS queries,
        count(*) FILTER (WHERE hnsw_knn(hnsw_vec(q), 10, false) = hnsw_knn(hnsw_vec(q), 10, true)) AS equal
 FROM generate_series(1, 1600, 37) q;

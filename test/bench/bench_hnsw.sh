@@ -84,4 +84,11 @@ for ef in ${FACEID_BENCH_EFS:-10 20 40 80 160}; do
 	done
 	printf '%-10s %-10s %-12s %-12s %-12s %-12s\n' $row
 done
+# Inserts into the built graph, then DELETE + VACUUM.
+q -c "CREATE TABLE more AS SELECT id + $ROWS AS id, ident + $((ROWS / 10)) AS ident, e FROM faces WHERE id <= 5000"
+t=$(time_ms "SELECT 1" "INSERT INTO faces SELECT * FROM more")
+echo "insert 5000 rows (one session): $(awk -v t="$t" 'BEGIN {printf "%.0f rows/s", 5000 * 1000 / t}')"
+q -c "DELETE FROM faces WHERE id % 10 = 3"
+t=$(time_ms "SELECT 1" "VACUUM faces")
+echo "VACUUM after deleting 10% of rows: $(awk -v t="$t" 'BEGIN {printf "%.1f s", t / 1000}')"
 q -c "EXPLAIN (COSTS OFF) SELECT id FROM faces ORDER BY e <-> (SELECT e FROM known WHERE qid = 1) LIMIT 10" | sed 's/^/  plan: /'
