@@ -2,9 +2,10 @@
  * hnswscan.c
  *	  faceid_hnsw: ORDER BY col <-> query scans.
  *
- * The first call descends greedily from the entry point to level 0 and
- * searches it with ef = faceid.ef_search, then returns those rows nearest
- * first.  With faceid.iterative_scan on, an exhausted batch resumes the same
+ * The first call searches the upper levels from the entry point with
+ * ef = faceid.ef_search candidates, then level 0 from all of level 1's
+ * results (and the entry point), and returns the ef_search nearest rows
+ * nearest first.  With faceid.iterative_scan on, an exhausted batch resumes the same
  * search (visited set and unexpanded candidates kept) for the next ef_search
  * nearest not yet returned, so a filtered ORDER BY ... LIMIT k keeps going
  * until k rows qualify or the graph is exhausted.  Every batch is returned
@@ -129,9 +130,12 @@ scan_start(IndexScanDesc scan)
 		for (int i = 0; i < n; i++)
 			hnsw_search_add_entry(&so->search, upper[i].id);
 		pfree(upper);
-		/* the build links every element into the entry's level-0 graph */
-		if (so->iterative)
-			hnsw_search_add_entry(&so->search, entry);
+		/*
+		 * The build links every element into the entry's level-0 graph, so a
+		 * full scan reaches all; and if level 1 held only deleted elements,
+		 * this is the one seed left.
+		 */
+		hnsw_search_add_entry(&so->search, entry);
 	}
 	so->batch = palloc(sizeof(HnswCandidate) * (so->ef + 1));
 }
