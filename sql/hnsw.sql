@@ -113,6 +113,14 @@ SELECT count(*) AS queries,
        count(*) FILTER (WHERE hnsw_knn(hnsw_vec(q), 10, false) = hnsw_knn(hnsw_vec(q), 10, true)) AS equal
 FROM generate_series(1, 2600, 97) q;
 
+-- Many identical vectors (non-HOT updates make such copies): all are found.
+INSERT INTO hnsw_t SELECT i, hnsw_vec(77) FROM generate_series(3001, 3060) i;
+SELECT count(*) FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(77) LIMIT 61) s
+WHERE id = 77 OR id > 3000;
+UPDATE hnsw_t SET e = hnsw_vec(78) WHERE id BETWEEN 3001 AND 3030;
+SELECT count(*) FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(78) LIMIT 31) s
+WHERE id = 78 OR id BETWEEN 3001 AND 3030;
+
 -- Options.
 CREATE INDEX ON hnsw_t USING faceid_hnsw (e) WITH (m = 1);
 CREATE INDEX ON hnsw_t USING faceid_hnsw (e) WITH (ef_construction = 2000);

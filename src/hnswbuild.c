@@ -124,28 +124,6 @@ mem_element_new(HnswBuildState *bs, const float4 *vec, ItemPointer heaptid,
 	return e;
 }
 
-/* Sort parallel arrays of candidates and vectors by distance, then id. */
-static void
-sort_candidates(HnswCandidate *c, float4 **v, int n)
-{
-	for (int i = 1; i < n; i++)
-	{
-		HnswCandidate x = c[i];
-		float4	   *xv = v[i];
-		int			j = i - 1;
-
-		while (j >= 0 && (c[j].dist > x.dist ||
-						  (c[j].dist == x.dist && c[j].id > x.id)))
-		{
-			c[j + 1] = c[j];
-			v[j + 1] = v[j];
-			j--;
-		}
-		c[j + 1] = x;
-		v[j + 1] = xv;
-	}
-}
-
 /* Add the link nb -> q (distance d) on level lev, pruning a full list;
  * true if the link is there afterwards. */
 static bool
@@ -174,7 +152,7 @@ mem_link_back(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 		cands[i].dist = (i < n) ? dists[i] : d;
 		vecs[i] = bs->elems[cands[i].id]->vec;
 	}
-	sort_candidates(cands, vecs, n + 1);
+	hnsw_sort_candidates(cands, vecs, n + 1, q, nb);
 	hnsw_select_neighbors(cands, vecs, n + 1, slots, chosen);
 	for (int i = 0; i <= n; i++)
 	{

@@ -136,7 +136,8 @@ choose_neighbors(HnswGraph *g, HnswCandidate *found, int nfound, int maxm,
  * list plus the new element.  Returns false when nothing changes.
  */
 static bool
-compute_neighbor_list(HnswGraph *g, const float4 *nbvec, ItemPointerData *list,
+compute_neighbor_list(HnswGraph *g, uint64 nb, const float4 *nbvec,
+					  ItemPointerData *list,
 					  int slots, uint64 newid, const float4 *newvec,
 					  ItemPointerData *newlist)
 {
@@ -172,23 +173,7 @@ compute_neighbor_list(HnswGraph *g, const float4 *nbvec, ItemPointerData *list,
 		cands[n].dist = fi_distance_sq(nbvec, vecs[n]);
 		n++;
 	}
-	/* sort by distance (insertion sort: lists are short) keeping vectors */
-	for (int i = 1; i < n; i++)
-	{
-		HnswCandidate c = cands[i];
-		float4	   *v = vecs[i];
-		int			j = i - 1;
-
-		while (j >= 0 && (cands[j].dist > c.dist ||
-						  (cands[j].dist == c.dist && cands[j].id > c.id)))
-		{
-			cands[j + 1] = cands[j];
-			vecs[j + 1] = vecs[j];
-			j--;
-		}
-		cands[j + 1] = c;
-		vecs[j + 1] = v;
-	}
+	hnsw_sort_candidates(cands, vecs, n, newid, nb);
 	hnsw_select_neighbors(cands, vecs, n, slots, chosen);
 	for (int i = 0; i < n; i++)
 		if (cands[i].id == newid)
@@ -315,7 +300,7 @@ hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
 			linked = true;
 			break;
 		}
-		if (!compute_neighbor_list(g, nbvec, list, slots, newid, newvec, newlist))
+		if (!compute_neighbor_list(g, nb, nbvec, list, slots, newid, newvec, newlist))
 		{
 			float4	   *store;
 			float4	  **vecs;

@@ -57,7 +57,18 @@ heap_before(const HnswHeap *h, const HnswCandidate *a, const HnswCandidate *b)
 {
 	if (a->dist != b->dist)
 		return h->max ? a->dist > b->dist : a->dist < b->dist;
-	/* ties broken by id so that results are deterministic */
+	/*
+	 * Ties broken by a hash of the id: deterministic, and copies of one
+	 * vector are not always chosen oldest first (see hnsw_sort_candidates).
+	 */
+	if (a->id != b->id)
+	{
+		uint32		ha = hash_id(a->id);
+		uint32		hb = hash_id(b->id);
+
+		if (ha != hb)
+			return h->max ? ha > hb : ha < hb;
+	}
 	return h->max ? a->id > b->id : a->id < b->id;
 }
 
@@ -402,6 +413,49 @@ hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n, int maxm,
 	}
 	pfree(kept);
 	return nkept;
+}
+
+/* Does a sort before b: nearer first; on a tie the favoured id, then by id. */
+static inline bool
+cand_before(const HnswCandidate *a, const HnswCandidate *b, uint64 favoured,
+			uint64 salt)
+{
+	if (a->dist != b->dist)
+		return a->dist < b->dist;
+	if (a->id == favoured || b->id == favoured)
+		return a->id == favoured;
+	if (hash_id(a->id ^ salt) != hash_id(b->id ^ salt))
+		return hash_id(a->id ^ salt) < hash_id(b->id ^ salt);
+	return a->id < b->id;
+}
+
+/*
+ * Sort candidates and their vectors by distance (insertion sort: lists are
+ * short).  On equal distances the favoured id (a new element) comes first,
+ * then the order of a hash of the ids salted with the list's owner: with one
+ * global order, copies of one vector (distance 0 to each other) would be
+ * dropped from every full list in the same order, and the last ones in that
+ * order would lose all their in-links.
+ */
+void
+hnsw_sort_candidates(HnswCandidate *c, float4 **v, int n, uint64 favoured,
+					 uint64 salt)
+{
+	for (int i = 1; i < n; i++)
+	{
+		HnswCandidate x = c[i];
+		float4	   *xv = v[i];
+		int			j = i - 1;
+
+		while (j >= 0 && cand_before(&x, &c[j], favoured, salt))
+		{
+			c[j + 1] = c[j];
+			v[j + 1] = v[j];
+			j--;
+		}
+		c[j + 1] = x;
+		v[j + 1] = xv;
+	}
 }
 
 /*

@@ -166,23 +166,7 @@ compute_repaired_list(HnswVacuumState *vs, uint64 self, const float4 *selfvec,
 								 store, &n, cap);
 	}
 
-	/* sort by distance, then id */
-	for (int i = 1; i < n; i++)
-	{
-		HnswCandidate c = cands[i];
-		float4	   *v = vecs[i];
-		int			j = i - 1;
-
-		while (j >= 0 && (cands[j].dist > c.dist ||
-						  (cands[j].dist == c.dist && cands[j].id > c.id)))
-		{
-			cands[j + 1] = cands[j];
-			vecs[j + 1] = vecs[j];
-			j--;
-		}
-		cands[j + 1] = c;
-		vecs[j + 1] = v;
-	}
+	hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, self);
 	hnsw_select_neighbors(cands, vecs, n, slots, chosen);
 	for (int i = 0; i < n; i++)
 		if (chosen[i])
