@@ -374,26 +374,43 @@ hnsw_search_level(HnswGraph *g, const float4 *q, const uint64 *entries,
  * it is closer to the element than to every one kept before it, which
  * favours links in new directions (between clusters).  Then the nearest
  * pruned ones fill the list up to maxm, so an element in a tight cluster
- * keeps both its cluster and some links out of it.  Sets chosen[i];
- * returns how many were chosen.
+ * keeps both its cluster and some links out of it.
+ *
+ * Exact copies are limited: at most half of the list may be copies of
+ * the element itself, and a candidate pruned because it is a copy of one
+ * already kept does not come back in the fill.  Otherwise the lists of many
+ * identical vectors fill up with each other, and the copies become a closed
+ * island that traps every search entering it.  Sets chosen[i]; returns how
+ * many were chosen.
  */
 int
 hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n, int maxm,
 					  bool *chosen)
 {
 	int		   *kept = palloc(sizeof(int) * Max(maxm, 1));
+	bool	   *copy = palloc0(sizeof(bool) * Max(n, 1));
 	int			nkept = 0;
+	int			ncopies = 0;
+	int			maxcopies = Max(2, maxm / 2);
 
 	memset(chosen, 0, sizeof(bool) * n);
 	for (int i = 0; i < n && nkept < maxm; i++)
 	{
 		bool		good = true;
 
+		if (cands[i].dist == 0 && ncopies >= maxcopies)
+		{
+			copy[i] = true;
+			continue;
+		}
 		for (int j = 0; j < nkept; j++)
 		{
-			if (fi_distance_sq(vecs[i], vecs[kept[j]]) < cands[i].dist)
+			float4		d = fi_distance_sq(vecs[i], vecs[kept[j]]);
+
+			if (d < cands[i].dist || (d == 0 && cands[i].dist > 0))
 			{
 				good = false;
+				copy[i] = (d == 0);
 				break;
 			}
 		}
@@ -401,17 +418,19 @@ hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n, int maxm,
 		{
 			kept[nkept++] = i;
 			chosen[i] = true;
+			ncopies += (cands[i].dist == 0);
 		}
 	}
 	for (int i = 0; i < n && nkept < maxm; i++)
 	{
-		if (!chosen[i])
+		if (!chosen[i] && !copy[i])
 		{
 			chosen[i] = true;
 			nkept++;
 		}
 	}
 	pfree(kept);
+	pfree(copy);
 	return nkept;
 }
 
@@ -422,7 +441,7 @@ cand_before(const HnswCandidate *a, const HnswCandidate *b, uint64 favoured,
 {
 	if (a->dist != b->dist)
 		return a->dist < b->dist;
-	if (a->id == favoured || b->id == favoured)
+	if (a->dist > 0 && (a->id == favoured || b->id == favoured))
 		return a->id == favoured;
 	if (hash_id(a->id ^ salt) != hash_id(b->id ^ salt))
 		return hash_id(a->id ^ salt) < hash_id(b->id ^ salt);
@@ -432,7 +451,8 @@ cand_before(const HnswCandidate *a, const HnswCandidate *b, uint64 favoured,
 /*
  * Sort candidates and their vectors by distance (insertion sort: lists are
  * short).  On equal distances the favoured id (a new element) comes first,
- * then the order of a hash of the ids salted with the list's owner: with one
+ * except among exact copies of the owner (distance 0), which compete by the
+ * order of a hash of the ids salted with the list's owner: with one
  * global order, copies of one vector (distance 0 to each other) would be
  * dropped from every full list in the same order, and the last ones in that
  * order would lose all their in-links.

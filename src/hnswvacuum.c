@@ -136,7 +136,8 @@ compute_repaired_list(HnswVacuumState *vs, uint64 self, const float4 *selfvec,
 {
 	int			m = vs->m;
 	int			slots = HnswLevelSlots(m, lev);
-	int			cap = slots * (slots + 1);
+	/* live neighbours plus at most as many found through dead ones */
+	int			cap = 2 * slots;
 	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * cap);
 	float4	  **vecs = palloc(sizeof(float4 *) * cap);
 	float4	   *store = palloc(sizeof(float4) * FI_DIM * cap);
@@ -146,24 +147,30 @@ compute_repaired_list(HnswVacuumState *vs, uint64 self, const float4 *selfvec,
 	int			n = 0;
 	int			k = 0;
 
-	for (int i = 0; i < slots; i++)
+	/* the live neighbours first, then what the dead ones linked to */
+	for (int pass = 0; pass < 2; pass++)
 	{
-		uint64		id;
-
-		if (!ItemPointerIsValid(&list[i]))
-			continue;
-		id = HnswTidToId(&list[i]);
-		if (hnsw_idset_contains(vs->dead, id))
+		for (int i = 0; i < slots; i++)
 		{
-			int			nn = vs->dg.g.neighbors(&vs->dg.g, id, lev, nbuf);
+			uint64		id;
+			bool		dead;
 
-			for (int j = 0; j < nn; j++)
-				add_repair_candidate(vs, seen, nbuf[j], self, selfvec, cands,
-									 vecs, store, &n, cap);
+			if (!ItemPointerIsValid(&list[i]))
+				continue;
+			id = HnswTidToId(&list[i]);
+			dead = hnsw_idset_contains(vs->dead, id);
+			if (pass == 0 && !dead)
+				add_repair_candidate(vs, seen, id, self, selfvec, cands, vecs,
+									 store, &n, cap);
+			else if (pass == 1 && dead)
+			{
+				int			nn = vs->dg.g.neighbors(&vs->dg.g, id, lev, nbuf);
+
+				for (int j = 0; j < nn; j++)
+					add_repair_candidate(vs, seen, nbuf[j], self, selfvec, cands,
+										 vecs, store, &n, cap);
+			}
 		}
-		else
-			add_repair_candidate(vs, seen, id, self, selfvec, cands, vecs,
-								 store, &n, cap);
 	}
 
 	hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, self);
