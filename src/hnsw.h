@@ -227,6 +227,8 @@ extern int	hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n,
 extern void hnsw_sort_candidates(HnswCandidate *c, float4 **v, int n,
 								 uint64 favoured, uint64 salt);
 extern int	hnsw_most_redundant(float4 **vecs, const float4 *owndist, int n);
+extern bool hnsw_should_promote(const HnswCandidate *found, int nfound,
+								const int *levels);
 extern int	hnsw_random_level(int m, int maxLevel, double u);
 extern int	hnsw_max_level(int m);
 

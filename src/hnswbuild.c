@@ -199,6 +199,73 @@ mem_force_link(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 	dists[victim] = d;
 }
 
+/* Choose qid's neighbours on level lev among found, and link them back. */
+static void
+mem_connect_level(HnswBuildState *bs, uint32 qid, int lev,
+				  HnswCandidate *found, int nfound)
+{
+	MemElement *q = bs->elems[qid];
+	float4	   *vecs[HNSW_MAX_EF_CONSTRUCTION];
+	bool		chosen[HNSW_MAX_EF_CONSTRUCTION];
+	bool		linked[2 * HNSW_MAX_M];
+	uint32	   *ids = q->ids + HnswLevelStart(bs->m, lev);
+	float4	   *dists = q->dists + HnswLevelStart(bs->m, lev);
+	int			k = 0;
+	int			inlinks = 0;
+
+	for (int i = 0; i < nfound; i++)
+		vecs[i] = bs->elems[found[i].id]->vec;
+	hnsw_select_neighbors(found, vecs, nfound, HnswLevelSlots(bs->m, lev), chosen);
+	for (int i = 0; i < nfound; i++)
+	{
+		if (!chosen[i])
+			continue;
+		ids[k] = (uint32) found[i].id;
+		dists[k] = found[i].dist;
+		k++;
+	}
+	q->counts[lev] = k;
+	for (int i = 0; i < k; i++)
+	{
+		linked[i] = mem_link_back(bs, ids[i], lev, qid, dists[i]);
+		inlinks += linked[i];
+	}
+	/* keep a new cluster from becoming an island (see HNSW_MIN_INLINKS) */
+	for (int i = 0; lev == 0 && i < k && inlinks < HNSW_MIN_INLINKS; i++)
+	{
+		if (linked[i])
+			continue;
+		mem_force_link(bs, ids[i], lev, qid, dists[i]);
+		inlinks++;
+	}
+}
+
+/* Give element qid (on level 0 only) a level-1 list too. */
+static MemElement *
+mem_promote(HnswBuildState *bs, uint32 qid)
+{
+	MemElement *old = bs->elems[qid];
+	MemElement *e = mem_element_new(bs, old->vec, &old->heaptid, 1);
+
+	e->counts[0] = old->counts[0];
+	memcpy(e->ids, old->ids, sizeof(uint32) * 2 * bs->m);
+	memcpy(e->dists, old->dists, sizeof(float4) * 2 * bs->m);
+	bs->elems[qid] = e;
+	pfree(old);
+	return e;
+}
+
+/* hnsw_should_promote for search results in memory. */
+static bool
+mem_should_promote(HnswBuildState *bs, HnswCandidate *found, int nfound)
+{
+	int			levels[HNSW_MAX_EF_CONSTRUCTION];
+
+	for (int i = 0; i < nfound; i++)
+		levels[i] = bs->elems[found[i].id]->level;
+	return hnsw_should_promote(found, nfound, levels);
+}
+
 /* Insert element qid into the graph in memory (HNSW paper, algorithm 1). */
 static void
 mem_insert(HnswBuildState *bs, uint32 qid)
@@ -206,9 +273,10 @@ mem_insert(HnswBuildState *bs, uint32 qid)
 	MemElement *q = bs->elems[qid];
 	int			top;
 	uint64	   *eps;
+	uint64		ep1;
 	int			neps = 1;
-	float4	   *vecs[HNSW_MAX_EF_CONSTRUCTION];
-	bool		chosen[HNSW_MAX_EF_CONSTRUCTION];
+	int			nfound = 0;
+	HnswCandidate *found = bs->found;
 
 	if (bs->entry < 0)
 	{
@@ -218,51 +286,28 @@ mem_insert(HnswBuildState *bs, uint32 qid)
 	}
 	top = Min(q->level, bs->entryLevel);
 	eps = palloc(sizeof(uint64) * (bs->efConstruction + 1));
-	eps[0] = hnsw_descend(&bs->g, q->vec, bs->entry, bs->entryLevel, top);
+	eps[0] = ep1 = hnsw_descend(&bs->g, q->vec, bs->entry, bs->entryLevel, top);
 	for (int lev = top; lev >= 0; lev--)
 	{
-		HnswCandidate *found = bs->found;
-		int			nfound = hnsw_search_level(&bs->g, q->vec, eps, neps, lev,
-											   bs->efConstruction, found);
-		int			slots = HnswLevelSlots(bs->m, lev);
-		uint32	   *ids = q->ids + HnswLevelStart(bs->m, lev);
-		float4	   *dists = q->dists + HnswLevelStart(bs->m, lev);
-		int			k = 0;
-
-		for (int i = 0; i < nfound; i++)
-			vecs[i] = bs->elems[found[i].id]->vec;
-		hnsw_select_neighbors(found, vecs, nfound, slots, chosen);
-		for (int i = 0; i < nfound; i++)
-		{
-			if (!chosen[i])
-				continue;
-			ids[k] = (uint32) found[i].id;
-			dists[k] = found[i].dist;
-			k++;
-		}
-		q->counts[lev] = k;
-		{
-			bool		linked[2 * HNSW_MAX_M];
-			int			inlinks = 0;
-
-			for (int i = 0; i < k; i++)
-			{
-				linked[i] = mem_link_back(bs, ids[i], lev, qid, dists[i]);
-				inlinks += linked[i];
-			}
-			for (int i = 0; lev == 0 && i < k && inlinks < HNSW_MIN_INLINKS; i++)
-			{
-				if (linked[i])
-					continue;
-				mem_force_link(bs, ids[i], lev, qid, dists[i]);
-				inlinks++;
-			}
-		}
+		nfound = hnsw_search_level(&bs->g, q->vec, eps, neps, lev,
+								   bs->efConstruction, found);
+		mem_connect_level(bs, qid, lev, found, nfound);
 		for (int i = 0; i < nfound; i++)
 			eps[i] = found[i].id;
 		if (nfound > 0)
 			neps = nfound;
 	}
+
+	/* a tight cluster with no member above level 0 gets this one there */
+	if (q->level == 0 && bs->entryLevel >= 1 &&
+		mem_should_promote(bs, found, nfound))
+	{
+		q = mem_promote(bs, qid);
+		nfound = hnsw_search_level(&bs->g, q->vec, &ep1, 1, 1,
+								   bs->efConstruction, found);
+		mem_connect_level(bs, qid, 1, found, nfound);
+	}
+
 	if (q->level > bs->entryLevel)
 	{
 		bs->entry = qid;

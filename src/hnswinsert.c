@@ -264,6 +264,32 @@ hnsw_read_element(Relation index, uint64 id, int lev, int m, float4 *vec,
 	return ok;
 }
 
+/* hnsw_should_promote for search results on disk. */
+static bool
+disk_should_promote(Relation index, HnswCandidate *found, int nfound)
+{
+	int			levels[HNSW_MAX_EF_CONSTRUCTION + 1];
+	float4		window = nfound > 0 ? 4 * found[0].dist : 0;
+
+	for (int i = 0; i < nfound; i++)
+	{
+		Buffer		buf;
+		Page		page;
+
+		levels[i] = 0;
+		if (found[i].dist > window)
+			continue;			/* outside the neighbourhood: not looked at */
+		buf = ReadBuffer(index, HnswIdBlock(found[i].id));
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (HnswIdOffset(found[i].id) <= PageGetMaxOffsetNumber(page))
+			levels[i] = ((HnswElementTuple) PageGetItem(page,
+														PageGetItemId(page, HnswIdOffset(found[i].id))))->level;
+		UnlockReleaseBuffer(buf);
+	}
+	return hnsw_should_promote(found, nfound, levels);
+}
+
 /* Is id in a neighbour list? */
 static bool
 list_contains(const ItemPointerData *list, int slots, uint64 id)
@@ -382,20 +408,32 @@ hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
 		int			top = Min(level, meta.entryLevel);
 		uint64	   *eps = palloc(sizeof(uint64) * (efConstruction + 1));
 		int			neps = 1;
+		int			nfound = 0;
+		uint64		ep1;
 
 		entry = HnswTidToId(&meta.entry);
-		eps[0] = hnsw_descend(&dg.g, vec, entry, meta.entryLevel, top);
+		eps[0] = ep1 = hnsw_descend(&dg.g, vec, entry, meta.entryLevel, top);
 		for (int lev = top; lev >= 0; lev--)
 		{
-			int			nfound = hnsw_search_level(&dg.g, vec, eps, neps, lev,
-												   efConstruction, found);
-
+			nfound = hnsw_search_level(&dg.g, vec, eps, neps, lev,
+									   efConstruction, found);
 			nnbrs[lev] = choose_neighbors(&dg.g, found, nfound,
 										  HnswLevelSlots(m, lev), nbrs[lev]);
 			for (int i = 0; i < nfound; i++)
 				eps[i] = found[i].id;
 			if (nfound > 0)
 				neps = nfound;
+		}
+
+		/* a tight cluster with no member above level 0 gets this one there */
+		if (level == 0 && meta.entryLevel >= 1 &&
+			disk_should_promote(index, found, nfound))
+		{
+			level = 1;
+			nbrs[1] = palloc(sizeof(uint64) * HnswLevelSlots(m, 1));
+			nfound = hnsw_search_level(&dg.g, vec, &ep1, 1, 1, efConstruction, found);
+			nnbrs[1] = choose_neighbors(&dg.g, found, nfound, HnswLevelSlots(m, 1),
+										nbrs[1]);
 		}
 		pfree(found);
 		pfree(eps);

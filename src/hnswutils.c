@@ -505,6 +505,29 @@ hnsw_most_redundant(float4 **vecs, const float4 *owndist, int n)
 	return owndist[bi] >= owndist[bj] ? bi : bj;
 }
 
+/*
+ * Should a new level-0 element go up to level 1?  Yes when no element of its
+ * tight neighbourhood (within twice the distance of its nearest neighbour,
+ * among the search results found[], levels[i] their levels) is above level 0.
+ * Face data forms tight clusters (photos of one person); a cluster with no
+ * member on level 1 can only be found by the level-0 search, whose ef
+ * candidates a few clusters fill up.  With random data the neighbourhood
+ * holds many elements, one of them is above level 0, and nothing changes.
+ */
+bool
+hnsw_should_promote(const HnswCandidate *found, int nfound, const int *levels)
+{
+	float4		window;
+
+	if (nfound == 0 || found[0].dist <= 0)
+		return false;
+	window = 4 * found[0].dist;	/* squared distances: twice the distance */
+	for (int i = 0; i < nfound && found[i].dist <= window; i++)
+		if (levels[i] >= 1)
+			return false;
+	return true;
+}
+
 /* Highest level whose element tuple still fits on a page. */
 int
 hnsw_max_level(int m)
