@@ -75,10 +75,20 @@ tap_tests() {
 	bash test/run_tap.sh
 }
 
+verifier_dump() {
+	pg_virtualenv -t -v 15 bash test/verifier_dump.sh
+}
+
+verifier_cache() {
+	pg_virtualenv -t -v 15 bash test/verifier_cache.sh
+}
+
 suite "build and install" build_install
 suite "core unit tests" core_tests
 suite "core unit tests (ASan+UBSan)" sanitizer_tests
 suite "pg_regress" regress
+suite "verifier dump/restore" verifier_dump
+suite "verifier cache invalidation" verifier_cache
 suite "SQL checks on photos" sql_checks
 suite "TAP tests" tap_tests
 suite "fuzz smoke" fuzz_smoke

@@ -140,6 +140,8 @@ fi_blas_load(const fi_blas **out, fi_error *err)
 	if ((g_blas.sgemm = (fi_sgemm_fn) need_sym("cblas_sgemm", err)) == NULL ||
 		(g_blas.ssysv = (fi_ssysv_fn) need_sym("ssysv_", err)) == NULL ||
 		(g_blas.sposv = (fi_sposv_fn) need_sym("sposv_", err)) == NULL ||
+		(g_blas.dposv = (fi_dposv_fn) need_sym("dposv_", err)) == NULL ||
+		(g_blas.dsyrk = (fi_dsyrk_fn) need_sym("dsyrk_", err)) == NULL ||
 		(get_corename = (char *(*) (void)) need_sym("openblas_get_corename", err)) == NULL ||
 		(get_config = (char *(*) (void)) need_sym("openblas_get_config", err)) == NULL ||
 		(get_parallel = (int (*) (void)) need_sym("openblas_get_parallel", err)) == NULL)

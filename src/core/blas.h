@@ -29,12 +29,22 @@ typedef void (*fi_ssysv_fn) (const char *uplo, const int *n, const int *nrhs, fl
 typedef void (*fi_sposv_fn) (const char *uplo, const int *n, const int *nrhs, float *a,
 							 const int *lda, float *b, const int *ldb, int *info,
 							 size_t uplo_len);
+/* double precision, for the verifier's Newton step (src/verify.c) */
+typedef void (*fi_dposv_fn) (const char *uplo, const int *n, const int *nrhs, double *a,
+							 const int *lda, double *b, const int *ldb, int *info,
+							 size_t uplo_len);
+typedef void (*fi_dsyrk_fn) (const char *uplo, const char *trans, const int *n, const int *k,
+							 const double *alpha, const double *a, const int *lda,
+							 const double *beta, double *c, const int *ldc,
+							 size_t uplo_len, size_t trans_len);
 
 typedef struct fi_blas
 {
 	fi_sgemm_fn sgemm;			/* cblas_sgemm */
 	fi_ssysv_fn ssysv;			/* ssysv_ */
 	fi_sposv_fn sposv;			/* sposv_ */
+	fi_dposv_fn dposv;			/* dposv_ */
+	fi_dsyrk_fn dsyrk;			/* dsyrk_ */
 	char		path[256];		/* library loaded */
 	char		corename[64];	/* openblas_get_corename(): kernel set running */
 	char		config[256];	/* openblas_get_config() */

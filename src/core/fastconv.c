@@ -24,7 +24,7 @@ typedef int vi8 __attribute__((vector_size(32)));
 /* Band scratch for the depthwise rows, in floats (128 KB: fits L2). */
 #define BAND_FLOATS (32 * 1024)
 
-/* Element-wise max / min of two vectors (comparisons give all-ones masks). */
+/* Element-wise max of two vectors (comparisons give all-ones masks). */
 static inline __attribute__((always_inline)) v8
 vmax(v8 a, v8 b)
 {
@@ -33,6 +33,7 @@ vmax(v8 a, v8 b)
 	return (v8) (((vi8) a & m) | ((vi8) b & ~m));
 }
 
+/* Element-wise min. */
 static inline __attribute__((always_inline)) v8
 vmin(v8 a, v8 b)
 {
@@ -99,9 +100,9 @@ dw_row(const fi_dwconv *dw, const fi_tensor *in, int oy, int wout, float *restri
 				acc = *(const v8u *) (dw->b + ch);
 			for (int r = 0; r < nky; r++)
 			{
-				/* index from the first tap inside the row: no pointer before it */
+				/* first valid tap: never form a pointer before the row */
 				const float *xr = rows[r] + (size_t) (ix0 + kx0) * C + ch;
-				const float *wr = dw->w + (size_t) kys[r] * 3 * C + (size_t) kx0 * C + ch;
+				const float *wr = dw->w + (size_t) (kys[r] * 3 + kx0) * C + ch;
 
 				for (int kx = 0; kx < kx1 - kx0; kx++)
 					acc += *(const v8u *) (xr + (size_t) kx * C) * *(const v8u *) (wr + (size_t) kx * C);

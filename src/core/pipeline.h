@@ -10,9 +10,15 @@
  *                        the eye centres and the mouth centre (least squares)
  *                        onto fixed positions of a 150x150 chip, sampled
  *                        bilinearly (black outside the photo).
- * When nothing is found and opts.retry is set, the detector runs again on the
- * photo with a black border (faces that fill the frame, as LFW's), and the
- * results are mapped back to the photo's coordinates.
+ * When nothing is found and opts.retry is set, the pipeline runs again on the
+ * photo with a black border of 1/4 of its long side (faces that fill the
+ * frame, as LFW's), the tiny detector at input 320 whatever detect_size; a
+ * photo whose bordered copy would exceed 1024 px is first shrunk by an
+ * integer factor (box average), so the copy stays small.  Then (tiny) once
+ * more without border at input 224.  Retries ask for min_score + 0.05: they
+ * run on every photo without a face.  Results are mapped back to the photo's
+ * coordinates (boxes of a face found on the bordered copy may extend past the
+ * photo; its crops are those of the copy, mapped back).
  */
 #ifndef FI_PIPELINE_H
 #define FI_PIPELINE_H
@@ -38,13 +44,21 @@ typedef struct fi_pipeline_opts
 {
 	fi_detector_kind detector;	/* default tiny */
 	int			detect_size;	/* tiny input 320/416/608 (default 416) */
+	bool		no_upscale;		/* tiny: a smaller photo is fed at its long side rounded
+								 * up to 32 (min 160) instead of being upscaled (default true) */
 	double		min_score;		/* default 0.5 */
 	fi_alignment alignment;		/* default similarity */
 	bool		embed;			/* compute descriptors (default true) */
+	bool		flip_average;	/* descriptor = mean of the chip's and its mirror's (2x
+								 * encoder cost; default true: LFW DevTest 97.9% -> 98.2%) */
 	bool		largest_only;	/* landmarks + descriptor only for the largest face */
 	bool		faceapi_landmark_quirk; /* shift landmarks by the unfloored box origin (spec 6.3) */
 	bool		tiny_landmarks; /* use the tiny 68-point net */
 	bool		retry;			/* nothing found: retry with a border (default true) */
+	bool		ssd_fallback;	/* tiny found nothing even on the retries: try the SSD
+								 * (with its bordered retry) at score >= 0.7 (default true:
+								 * LFW photos without a face 28 -> 15; costs ~0.3 s more
+								 * on every photo without a face) */
 	int			max_faces;		/* 0 = no limit */
 } fi_pipeline_opts;
 
@@ -52,6 +66,8 @@ typedef struct fi_pipeline_opts
 typedef struct fi_face
 {
 	double		score;
+	int			attempt;		/* 0 first pass, 1 bordered retry, 2 coarse retry,
+								 * 3/4 SSD fallback (plain/bordered) */
 	double		x,
 				y,
 				w,
@@ -115,16 +131,36 @@ fi_status	fi_face_landmarks(fi_pipeline *p, const fi_image *img, const fi_pipeli
 void		fi_faceapi_descriptor_rect(const fi_face *f, double *x, double *y, double *w,
 									   double *h);
 
-/* Descriptor of face f (landmarks set) with the given alignment. */
-fi_status	fi_face_descriptor(fi_pipeline *p, const fi_image *img, fi_alignment alignment,
+/* Descriptor of face f (landmarks set) with opts->alignment and opts->flip_average. */
+fi_status	fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
 							   fi_face *f, const fi_cancel *c, fi_error *err);
 
 /*
+ * Geometry of the similarity chip, as fractions of its side: the centroid of
+ * (left eye, right eye, mouth) at (cx, cy), mean eye-to-mouth distance d,
+ * eye distance / eye-to-mouth height = ratio.
+ */
+typedef struct fi_chip_geometry
+{
+	double		cx,
+				cy,
+				d,
+				ratio;
+} fi_chip_geometry;
+
+/* The geometry the pipeline uses (calibrated on LFW DevTrain, see pipeline.c). */
+extern const fi_chip_geometry fi_chip_default;
+
+/*
  * The similarity chip: 150x150x3 normalised recognition input from
- * landmarks (image pixels).
+ * landmarks (image pixels); geom NULL = fi_chip_default.
  */
 void		fi_similarity_chip(const fi_image *img, const double landmarks[FI_LM_POINTS][2],
-							   float *out);
+							   const fi_chip_geometry *geom, float *out);
+
+/* Detector and recognition-net runs of this context since it was created. */
+void		fi_pipeline_counters(const fi_pipeline *p, int64_t *detector_runs,
+								 int64_t *encoder_runs);
 
 /* The underlying model / workspace of a context. */
 const fi_model *fi_pipeline_model(const fi_pipeline *p);

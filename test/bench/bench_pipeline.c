@@ -43,9 +43,11 @@ median(double *t, int n)
 			stmt; \
 			ts_[r_] = t_ms() - t0_; \
 		} \
-		printf("%-52s %8.2f ms (median of %d)\n", label, median(ts_, n_), n_); \
+		double med_ = median(ts_, n_);	/* sorts ts_ */ \
+		printf("%-52s %8.2f ms median, %8.2f min (%d runs)\n", label, med_, ts_[0], n_); \
 	} while (0)
 
+/* Every timing in turn. */
 int
 main(int argc, char **argv)
 {
@@ -113,12 +115,39 @@ main(int argc, char **argv)
 
 		snprintf(path, sizeof(path), "%s/faces/lfw-view1/Aaron_Peirsol/Aaron_Peirsol_0001.jpg", shared);
 		jpeg = t_read(path, &jlen);
-		TIME("face_embed, 250x250 LFW photo (pixels given)", runs * 2,
+		TIME("face_embed, 250x250 LFW photo (defaults; pixels given)", runs * 2,
 			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
 		TIME("face_embed, 250x250 LFW photo (incl. JPEG decode)", runs * 2,
 			 ({ fi_image im; fi_image_decode(jpeg, jlen, 50000000, &im, &err);
 				fi_face_embed_largest(p, &im, &o, desc, &found, NULL, NULL, &err); fi_image_free(&im); }));
+		o.flip_average = false;
+		TIME("face_embed, 250x250 LFW photo, flip_average off", runs * 2,
+			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+		o.alignment = FI_ALIGN_FACEAPI;
+		TIME("face_embed, 250x250 LFW photo, faceapi, flip off", runs * 2,
+			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+		o.flip_average = true;
+		o.alignment = FI_ALIGN_SIMILARITY;
 		free(jpeg);
+	}
+	{
+		fi_image	neg;
+		float		desc[128];
+		bool		found;
+
+		snprintf(path, sizeof(path), "%s/faces/negatives_nonface/plain/skimage_rocket.jpg", shared);
+		if (t_load_image(path, &neg) == 0)
+		{
+			char		label[96];
+
+			snprintf(label, sizeof(label), "face_embed, %dx%d photo without a face (retries)", neg.width, neg.height);
+			TIME(label, runs, fi_face_embed_largest(p, &neg, &o, desc, &found, NULL, NULL, &err));
+			o.ssd_fallback = !o.ssd_fallback;
+			snprintf(label, sizeof(label), "  the same with ssd_fallback %s", o.ssd_fallback ? "on" : "off");
+			TIME(label, runs, fi_face_embed_largest(p, &neg, &o, desc, &found, NULL, NULL, &err));
+			o.ssd_fallback = !o.ssd_fallback;
+			fi_image_free(&neg);
+		}
 	}
 	{
 		fi_face    *fs = NULL;
@@ -128,12 +157,16 @@ main(int argc, char **argv)
 		jpeg = t_read(path, &jlen);
 		TIME("all faces of sample1 1920x1280 (pixels given)", runs,
 			 (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err), free(fs)));
-		TIME("all faces of sample1 1920x1280 (incl. JPEG decode)", runs,
+		TIME("all faces of sample1 1920x1280 (defaults, incl. JPEG decode)", runs,
 			 ({ fi_image im; fi_image_decode(jpeg, jlen, 50000000, &im, &err);
 				fi_faces_detect(p, &im, &o, &fs, &nf, NULL, &err); free(fs); fi_image_free(&im); }));
 		fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err);
 		printf("(sample1: %d faces with the default options)\n", nf);
 		free(fs);
+		o.flip_average = false;
+		TIME("all faces of sample1, flip_average off", runs,
+			 (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err), free(fs)));
+		o.flip_average = true;
 		o.detector = FI_DETECTOR_SSD;
 		TIME("all faces of sample1, SSD (pixels given)", runs,
 			 (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err), free(fs)));

@@ -10,7 +10,11 @@
  *	    with a fixed box correction fitted on training.xml);
  *	  - false faces on negatives_nonface/plain (must be 0) and /hard.
  *	  Usage: eval_lfw [--detector tiny|ssd] [--size N] [--min-score S]
- *	                  [--no-retry] [--only lfw|dlib|neg] [--limit N] [--assert]
+ *	                  [--no-retry] [--no-ssd-fallback] [--no-flip]
+ *	                  [--only lfw|dlib|neg] [--limit N] [--tune] [--assert]
+ *	  Defaults are the pipeline's (fi_pipeline_opts_default); --no-ssd-fallback
+ *	  and --no-flip switch those options off.
+ *	  --tune: also try similarity chip geometries, pick the best on DevTrain.
  *	  --assert: exit 1 unless DevTest >= 98.0% (calibrated, similarity),
  *	  no face on plain, recall >= 0.9.
  */
@@ -29,6 +33,7 @@ typedef struct pair
 } pair;
 
 static char **names;			/* unique image paths */
+static bool flip_average = true;	/* opts.flip_average (--no-flip) */
 static int	nnames,
 			capnames;
 
@@ -172,22 +177,112 @@ calibrate(const pair *pr, int np, const double *d)
 	return bt;
 }
 
+/* Accuracy figures of one descriptor set; returns the calibrated DevTest accuracy. */
+static double
+report(const char *label, const pair *pr, int np, const float *desc, const bool *found,
+	   double *train_acc)
+{
+	double	   *d = malloc(sizeof(double) * np);
+	double		t,
+				acc;
+	int			same06 = 0,
+				diff06 = 0,
+				ns = 0,
+				ndf = 0,
+				scored = 0,
+				ntest = 0;
+
+	for (int i = 0; i < np; i++)
+	{
+		ntest += pr[i].test;
+		d[i] = (found[pr[i].a] && found[pr[i].b]) ?
+			dist(desc + (size_t) pr[i].a * FI_REC_DIM, desc + (size_t) pr[i].b * FI_REC_DIM) : -1;
+		if (pr[i].test && d[i] >= 0)
+		{
+			scored++;
+			if (pr[i].same)
+			{
+				ns++;
+				same06 += d[i] <= 0.6;
+			}
+			else
+			{
+				ndf++;
+				diff06 += d[i] <= 0.6;
+			}
+		}
+	}
+	t = calibrate(pr, np, d);
+	acc = 100.0 * correct_at(pr, np, true, d, t) / ntest;
+	*train_acc = 100.0 * correct_at(pr, np, false, d, t) / (np - ntest);
+	printf("  %-24s DevTest: %.1f%% at 0.6, %.1f%% at the DevTrain threshold %.4f (DevTrain %.2f%%); "
+		   "scored %d/%d; same <= 0.6: %d/%d, different <= 0.6: %d/%d\n",
+		   label, 100.0 * correct_at(pr, np, true, d, 0.6) / ntest, acc, t, *train_acc,
+		   scored, ntest, same06, ns, diff06, ndf);
+	free(d);
+	return acc;
+}
+
+/* Descriptors of every found face with one alignment (geom for similarity). */
+static void
+embed_all(fi_pipeline *p, fi_face *faces, const bool *found, fi_alignment al,
+		  const fi_chip_geometry *geom, const bool *only, float *desc)
+{
+	fi_pipeline_opts o;
+
+	fi_pipeline_opts_default(&o);
+	o.alignment = al;
+	o.flip_average = flip_average;
+	float	   *chip = malloc(sizeof(float) * FI_REC_SIZE * FI_REC_SIZE * 3);
+
+	for (int i = 0; i < nnames; i++)
+	{
+		fi_image	img;
+		fi_error	err = {0};
+		fi_face		f = faces[i];
+
+		if (!found[i] || (only != NULL && !only[i]) || t_load_image(names[i], &img) != 0)
+			continue;
+		if (al == FI_ALIGN_FACEAPI)
+		{
+			/* a face found on the bordered retry: clip its landmark crop to the photo (6.2) */
+			f.landmark_crop = fi_clip_floor(f.x, f.y, f.w, f.h, img.width, img.height);
+			if (fi_face_descriptor(p, &img, &o, &f, NULL, &err) == FI_OK)
+				memcpy(desc + (size_t) i * FI_REC_DIM, f.descriptor, sizeof(float) * FI_REC_DIM);
+		}
+		else if (geom == NULL)
+		{
+			if (fi_face_descriptor(p, &img, &o, &f, NULL, &err) == FI_OK)
+				memcpy(desc + (size_t) i * FI_REC_DIM, f.descriptor, sizeof(float) * FI_REC_DIM);
+		}
+		else
+		{
+			/* a geometry under test (no flip) */
+			fi_similarity_chip(&img, f.landmarks, geom, chip);
+			fi_recognition_forward(fi_pipeline_model(p), fi_pipeline_workspace(p), chip,
+								   desc + (size_t) i * FI_REC_DIM, NULL, NULL, NULL, &err);
+		}
+		fi_image_free(&img);
+	}
+	free(chip);
+}
+
 /* LFW View 1 for both alignments; returns the calibrated DevTest accuracy of similarity. */
 static double
-eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int limit)
+eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int limit, bool tune)
 {
 	char		dir[1024];
 	pair	   *pr = NULL;
 	int			np = 0,
-				ntrain,
-				ntest,
+				ntest = 0,
 				nofaces = 0,
 				retried = 0;
-	float	   *desc[2];
+	float	   *desc;
 	bool	   *found;
+	fi_face    *faces;
 	double		t0 = t_ms(),
-				result = 0;
-	const char *alname[2] = {"similarity", "faceapi"};
+				result = 0,
+				tr;
 
 	snprintf(dir, sizeof(dir), "%s/faces/lfw-view1", shared);
 	if (read_pairs(dir, "pairsDevTrain.txt", false, &pr, &np) != 0 ||
@@ -196,13 +291,11 @@ eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int l
 		printf("SKIP: %s/pairsDev*.txt absent\n", dir);
 		return -1;
 	}
-	ntest = 0;
 	for (int i = 0; i < np; i++)
 		ntest += pr[i].test;
-	ntrain = np - ntest;
-	desc[0] = calloc((size_t) nnames * FI_REC_DIM, sizeof(float));
-	desc[1] = calloc((size_t) nnames * FI_REC_DIM, sizeof(float));
+	desc = calloc((size_t) nnames * FI_REC_DIM, sizeof(float));
 	found = calloc(nnames, sizeof(bool));
+	faces = calloc(nnames, sizeof(fi_face));
 	for (int i = 0; i < nnames && (limit <= 0 || i < limit); i++)
 	{
 		fi_image	img;
@@ -219,78 +312,66 @@ eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int l
 			fprintf(stderr, "%s: %s\n", names[i], err.msg);
 		if (nf > 0)
 		{
-			/* a retried face lies partly outside the photo: detect_once on a bordered copy */
-			if (fs[0].landmark_crop.x < 0 || fs[0].landmark_crop.y < 0)
-				retried++;
-			/* descriptors: similarity on the photo itself; faceapi needs the crop inside it */
-			fi_face		f = fs[0];
-
-			if (fi_face_descriptor(p, &img, FI_ALIGN_SIMILARITY, &f, NULL, &err) == FI_OK)
-				memcpy(desc[0] + (size_t) i * FI_REC_DIM, f.descriptor, sizeof(float) * FI_REC_DIM);
-			f = fs[0];
-			if (f.landmark_crop.x < 0 || f.landmark_crop.y < 0 ||
-				f.landmark_crop.x + f.landmark_crop.width > img.width ||
-				f.landmark_crop.y + f.landmark_crop.height > img.height)
-			{
-				/* found on the bordered copy: clip the landmark crop to the photo for 6.4 */
-				f.landmark_crop = fi_clip_floor(f.x, f.y, f.w, f.h, img.width, img.height);
-			}
-			if (fi_face_descriptor(p, &img, FI_ALIGN_FACEAPI, &f, NULL, &err) == FI_OK)
-				memcpy(desc[1] + (size_t) i * FI_REC_DIM, f.descriptor, sizeof(float) * FI_REC_DIM);
+			retried += fs[0].attempt > 0;
+			faces[i] = fs[0];
 			found[i] = true;
 		}
 		else
+		{
 			nofaces++;
+			if (getenv("FACEID_EVAL_VERBOSE") != NULL)
+				fprintf(stderr, "no face: %s\n", names[i]);
+		}
 		free(fs);
 		fi_image_free(&img);
-		if ((i + 1) % 500 == 0)
-			fprintf(stderr, "  %d/%d photos, %.1f ms/photo\n", i + 1, nnames, (t_ms() - t0) / (i + 1));
+		if ((i + 1) % 1000 == 0)
+			fprintf(stderr, "  %d/%d photos\n", i + 1, nnames);
 	}
-	printf("LFW View 1: %d photos (%d DevTrain pairs, %d DevTest pairs), %.1f ms/photo (detect + landmarks + 2 descriptors)\n",
-		   nnames, ntrain, ntest, (t_ms() - t0) / nnames);
-	printf("  photos without a face: %d; found only on the bordered retry: %d\n", nofaces, retried);
-	for (int al = 0; al < 2; al++)
+	printf("LFW View 1: %d photos (%d DevTrain pairs, %d DevTest pairs); detection + landmarks %.1f ms/photo\n",
+		   nnames, np - ntest, ntest, (t_ms() - t0) / nnames);
+	printf("  photos without a face: %d; found only on a retry: %d\n", nofaces, retried);
+	fflush(stdout);
+	if (tune)
 	{
-		double	   *d = malloc(sizeof(double) * np);
-		double		t;
-		int			same06 = 0,
-					diff06 = 0,
-					ns = 0,
-					ndf = 0,
-					scored = 0;
+		/* similarity chip geometry: pick the best DevTrain accuracy, report its DevTest */
+		static const double cys[] = {0.40, 0.43, 0.46};
+		static const double ds[] = {0.40, 0.45, 0.50};
+		fi_chip_geometry best = fi_chip_default;
+		double		besttr = -1;
+		bool	   *train = calloc(nnames, sizeof(bool));
 
 		for (int i = 0; i < np; i++)
-		{
-			d[i] = (found[pr[i].a] && found[pr[i].b]) ?
-				dist(desc[al] + (size_t) pr[i].a * FI_REC_DIM, desc[al] + (size_t) pr[i].b * FI_REC_DIM) : -1;
-			if (pr[i].test && d[i] >= 0)
+			if (!pr[i].test)
+				train[pr[i].a] = train[pr[i].b] = true;
+		/* DevTrain photos only: the DevTest figures printed here are meaningless */
+		for (int a = 0; a < 3; a++)
+			for (int b = 0; b < 3; b++)
 			{
-				scored++;
-				if (pr[i].same)
+				fi_chip_geometry g = {0.5, cys[a], ds[b], fi_chip_default.ratio};
+				char		label[64];
+
+				snprintf(label, sizeof(label), "sim cy %.2f d %.2f r %.2f", g.cy, g.d, g.ratio);
+				embed_all(p, faces, found, FI_ALIGN_SIMILARITY, &g, train, desc);
+				report(label, pr, np, desc, found, &tr);
+				fflush(stdout);
+				if (tr > besttr)
 				{
-					ns++;
-					same06 += d[i] <= 0.6;
-				}
-				else
-				{
-					ndf++;
-					diff06 += d[i] <= 0.6;
+					besttr = tr;
+					best = g;
 				}
 			}
-		}
-		t = calibrate(pr, np, d);
-		printf("  %-10s DevTest: %.1f%% at 0.6, %.1f%% at the DevTrain threshold %.4f (DevTrain %.1f%%); "
-			   "scored %d/%d; same <= 0.6: %d/%d, different <= 0.6: %d/%d\n",
-			   alname[al], 100.0 * correct_at(pr, np, true, d, 0.6) / ntest,
-			   100.0 * correct_at(pr, np, true, d, t) / ntest, t,
-			   100.0 * correct_at(pr, np, false, d, t) / ntrain, scored, ntest, same06, ns, diff06, ndf);
-		if (al == 0)
-			result = 100.0 * correct_at(pr, np, true, d, t) / ntest;
-		free(d);
+		printf("  best on DevTrain: cy %.2f d %.2f ratio %.2f\n", best.cy, best.d, best.ratio);
+		free(train);
 	}
-	free(desc[0]);
-	free(desc[1]);
+	t0 = t_ms();
+	embed_all(p, faces, found, FI_ALIGN_SIMILARITY, NULL, NULL, desc);
+	printf("  (similarity descriptors: %.1f ms/photo)\n", (t_ms() - t0) / (nnames - nofaces));
+	result = report("similarity", pr, np, desc, found, &tr);
+	embed_all(p, faces, found, FI_ALIGN_FACEAPI, NULL, NULL, desc);
+	report("faceapi", pr, np, desc, found, &tr);
+	free(desc);
 	free(found);
+	free(faces);
 	free(pr);
 	return result;
 }
@@ -398,7 +479,7 @@ eval_dlib(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base)
 		}
 		for (int i = 0; i < ni; i++)
 		{
-			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+			snprintf(path, sizeof(path), "%s/%.255s", dir, files[i]);
 			ndet[i] = detect_boxes(p, base, path, det[i], 64);
 		}
 		if (set == 0)
@@ -511,6 +592,7 @@ eval_negatives(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base,
 	return nfaces;
 }
 
+/* Options, then negatives, dlib recall, LFW. */
 int
 main(int argc, char **argv)
 {
@@ -520,7 +602,8 @@ main(int argc, char **argv)
 	fi_pipeline *p = NULL;
 	fi_error	err = {0};
 	fi_pipeline_opts o;
-	bool		assert_ = false;
+	bool		assert_ = false,
+				tune = false;
 	int			limit = 0;
 
 	fi_pipeline_opts_default(&o);
@@ -538,6 +621,12 @@ main(int argc, char **argv)
 			only = argv[++i];
 		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
 			limit = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--no-ssd-fallback") == 0)
+			o.ssd_fallback = false;
+		else if (strcmp(argv[i], "--no-flip") == 0)
+			flip_average = false;
+		else if (strcmp(argv[i], "--tune") == 0)
+			tune = true;
 		else if (strcmp(argv[i], "--assert") == 0)
 			assert_ = true;
 	}
@@ -551,9 +640,9 @@ main(int argc, char **argv)
 		printf("FAIL: %s\n", err.msg);
 		return 1;
 	}
-	printf("config: detector %s, size %d, min_score %.2f, retry %s\n",
+	printf("config: detector %s, size %d, min_score %.2f, retry %s, ssd fallback %s, flip %s\n",
 		   o.detector == FI_DETECTOR_SSD ? "ssd" : "tiny", o.detect_size, o.min_score,
-		   o.retry ? "on" : "off");
+		   o.retry ? "on" : "off", o.ssd_fallback ? "on" : "off", flip_average ? "on" : "off");
 	if (only == NULL || strcmp(only, "neg") == 0)
 	{
 		int			plain = eval_negatives(p, shared, &o, "plain");
@@ -571,7 +660,7 @@ main(int argc, char **argv)
 	}
 	if (only == NULL || strcmp(only, "lfw") == 0)
 	{
-		double		acc = eval_lfw(p, shared, &o, limit);
+		double		acc = eval_lfw(p, shared, &o, limit, tune);
 
 		if (assert_ && acc >= 0)
 			t_check(acc >= 98.0, "LFW DevTest accuracy %.1f%% >= 98.0%%", acc);

@@ -5,6 +5,7 @@
  *	  max |ours - golden| <= 1e-4 * max|golden| per layer, from the raw .f32
  *	  dump where it exists, else from the JSON samples and stats.
  */
+#include "fastconv.h"
 #include "landmarks.h"
 #include "minijson.h"
 #include "preprocess.h"
@@ -142,26 +143,12 @@ open_golden(golden *g, const char *shared, const char *file, const char *net)
 	return g->root != NULL ? 0 : -1;
 }
 
-int
-main(void)
+/* Every net against its golden layers. */
+static void
+run_nets(fi_model *m, fi_workspace *ws, const char *shared)
 {
-	const char *shared = t_shared();
-	fi_model   *m = NULL;
-	fi_workspace *ws = fi_workspace_new();
 	fi_error	err = {0};
 	golden		g;
-
-	if (shared == NULL)
-	{
-		printf("SKIP: ../shared (or FACEID_SHARED) absent\n");
-		return t_done();
-	}
-	if (fi_model_open(t_weights(), &m, &err) != FI_OK)
-	{
-		printf("FAIL: weights: %s (build them: sh src/tools/fetch_weights.sh && node src/tools/convert_weights.js)\n", err.msg);
-		t_failed++;
-		return t_done();
-	}
 
 	/* tiny face detector at 416 */
 	if (open_golden(&g, shared, "layers_tiny_face_detector.json", "tiny_face_detector") == 0)
@@ -240,6 +227,36 @@ main(void)
 		free(boxes);
 		free(in);
 		j_free(g.root);
+	}
+}
+
+/* Fast kernels, then the generic layers. */
+int
+main(void)
+{
+	const char *shared = t_shared();
+	fi_model   *m = NULL;
+	fi_workspace *ws = fi_workspace_new();
+	fi_error	err = {0};
+
+	if (shared == NULL)
+	{
+		printf("SKIP: ../shared (or FACEID_SHARED) absent\n");
+		return t_done();
+	}
+	if (fi_model_open(t_weights(), &m, &err) != FI_OK)
+	{
+		printf("FAIL: weights: %s (build them: sh src/tools/fetch_weights.sh && node src/tools/convert_weights.js)\n", err.msg);
+		t_failed++;
+		return t_done();
+	}
+
+	/* the fast kernels (fastconv.c), then the generic layers they replace */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		fi_fastconv_enabled = pass == 0;
+		printf("%s kernels:\n", pass == 0 ? "fast" : "generic");
+		run_nets(m, ws, shared);
 	}
 	fi_workspace_free(ws);
 	fi_model_close(m);

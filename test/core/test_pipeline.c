@@ -187,6 +187,287 @@ check_pipeline(fi_pipeline *p, const fi_image *img, const char *tag, const jnode
 	}
 }
 
+/* The 30-face mosaic: 6 x 5 cells of CELL px, each a centred TILE px crop of an LFW photo. */
+#define CELL 200
+#define TILE 160
+
+/* Cancel after `left` polls. */
+static bool
+stop_after(void *arg)
+{
+	int		   *left = arg;
+
+	return --(*left) < 0;
+}
+
+/* Copy a w x h block of src at (sx, sy) into dst at (dx, dy). */
+static void
+blit(fi_image *dst, int dx, int dy, const fi_image *src, int sx, int sy, int w, int h)
+{
+	for (int y = 0; y < h; y++)
+		memcpy(dst->rgb + ((size_t) (dy + y) * dst->width + dx) * 3,
+			   src->rgb + ((size_t) (sy + y) * src->width + sx) * 3, (size_t) w * 3);
+}
+
+/* Rotate img by deg degrees about its centre (bilinear, black outside). */
+static fi_image
+rotate(const fi_image *img, double deg)
+{
+	fi_image	o = {img->width, img->height, calloc((size_t) img->width * img->height, 3)};
+	double		a = deg * M_PI / 180,
+				cx = img->width / 2.0,
+				cy = img->height / 2.0;
+
+	for (int y = 0; y < o.height; y++)
+		for (int x = 0; x < o.width; x++)
+		{
+			double		sx = cos(a) * (x - cx) + sin(a) * (y - cy) + cx;
+			double		sy = -sin(a) * (x - cx) + cos(a) * (y - cy) + cy;
+			int			x0 = (int) floor(sx),
+						y0 = (int) floor(sy);
+			double		fx = sx - x0,
+						fy = sy - y0;
+
+			if (x0 < 0 || y0 < 0 || x0 + 1 >= img->width || y0 + 1 >= img->height)
+				continue;
+			for (int c = 0; c < 3; c++)
+			{
+				const uint8_t *p = img->rgb + ((size_t) y0 * img->width + x0) * 3 + c;
+				double		v = (p[0] * (1 - fx) + p[3] * fx) * (1 - fy) +
+					(p[img->width * 3] * (1 - fx) + p[img->width * 3 + 3] * fx) * fy;
+
+				o.rgb[((size_t) y * o.width + x) * 3 + c] = (uint8_t) (v + 0.5);
+			}
+		}
+	return o;
+}
+
+/* Distance of two descriptors. */
+static double
+fdist(const float *a, const float *b)
+{
+	double		s = 0;
+
+	for (int i = 0; i < FI_REC_DIM; i++)
+		s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+	return sqrt(s);
+}
+
+/* Behaviour beyond the golden files: alignment, retry, many faces, cancel, bad input. */
+static void
+check_behaviour(fi_pipeline *p, const char *shared)
+{
+	char		path[1024];
+	fi_image	img,
+				lfw;
+	fi_pipeline_opts o;
+	fi_face    *fs = NULL;
+	int			n = 0;
+	fi_error	err = {0};
+
+	fi_pipeline_opts_default(&o);
+	snprintf(path, sizeof(path), "%s/golden/images/sample1.jpg", shared);
+	if (t_load_image(path, &img) != 0)
+	{
+		t_check(0, "decode %s", path);
+		return;
+	}
+
+	/* defaults: 3 faces on sample1, true-position landmarks inside their boxes */
+	n = -1;
+	if (fi_faces_detect(p, &img, &o, &fs, &n, NULL, &err) != FI_OK)
+		n = -1;
+	t_check(n == 3,
+			"sample1 default options: %d faces (%s)", n, err.msg);
+	for (int i = 0; i < n; i++)
+	{
+		int			inside = 0;
+
+		for (int k = 0; k < FI_LM_POINTS; k++)
+			inside += fs[i].landmarks[k][0] >= fs[i].x - 0.1 * fs[i].w &&
+				fs[i].landmarks[k][0] <= fs[i].x + 1.1 * fs[i].w &&
+				fs[i].landmarks[k][1] >= fs[i].y - 0.1 * fs[i].h &&
+				fs[i].landmarks[k][1] <= fs[i].y + 1.1 * fs[i].h;
+		t_check(inside == FI_LM_POINTS && fs[i].has_descriptor, "sample1 face %d: landmarks in the box (%d/68)", i, inside);
+	}
+
+	/* similarity alignment undoes roll: a 25-degree rotation of the photo moves it less */
+	if (n > 0)
+	{
+		fi_face		f0 = fs[0];
+		fi_image	rot = rotate(&img, 25);
+		fi_face    *rs = NULL;
+		int			nr = 0;
+		double		dsim = -1,
+					dapi = -1;
+
+		for (int al = 0; al < 2; al++)
+		{
+			fi_pipeline_opts ro = o;
+			float		d0[FI_REC_DIM];
+
+			ro.alignment = al == 0 ? FI_ALIGN_SIMILARITY : FI_ALIGN_FACEAPI;
+			fi_face_descriptor(p, &img, &ro, &f0, NULL, &err);
+			memcpy(d0, f0.descriptor, sizeof(d0));
+			if (fi_faces_detect(p, &rot, &ro, &rs, &nr, NULL, &err) == FI_OK && nr > 0)
+			{
+				double		best = 1e9;
+
+				for (int i = 0; i < nr; i++)
+					best = fmin(best, fdist(d0, rs[i].descriptor));
+				if (al == 0)
+					dsim = best;
+				else
+					dapi = best;
+			}
+			free(rs);
+		}
+		t_check(dsim >= 0 && dsim < 0.3 && (dapi < 0 || dsim < dapi),
+				"25-degree roll: same-face distance similarity %.3f, faceapi %.3f", dsim, dapi);
+		fi_image_free(&rot);
+	}
+	free(fs);
+
+	/* a face that fills the frame is still found (retry) */
+	snprintf(path, sizeof(path), "%s/faces/lfw-view1/Aaron_Peirsol/Aaron_Peirsol_0001.jpg", shared);
+	if (t_load_image(path, &lfw) == 0)
+	{
+		fi_image	tight = {120, 150, malloc(120 * 150 * 3)};
+		bool		found = false;
+		float		d[FI_REC_DIM];
+		fi_face		f;
+
+		blit(&tight, 0, 0, &lfw, 65, 60, 120, 150);
+		fi_status	st = fi_face_embed_largest(p, &tight, &o, d, &found, &f, NULL, &err);
+
+		t_check(st == FI_OK && found,
+				"frame-filling 120x150 face crop: found (attempt %d)", found ? f.attempt : -1);
+
+		/* the same, 12x larger (1440x1800): the retry's bordered copy is shrunk first */
+		{
+			fi_image	huge = {120 * 12, 150 * 12, malloc((size_t) 120 * 12 * 150 * 12 * 3)};
+			float		d2[FI_REC_DIM];
+			fi_face		f2;
+			bool		found2 = false;
+
+			for (int y = 0; y < huge.height; y++)
+				for (int x = 0; x < huge.width; x++)
+					memcpy(huge.rgb + ((size_t) y * huge.width + x) * 3,
+						   tight.rgb + ((size_t) (y / 12) * 120 + x / 12) * 3, 3);
+			st = fi_face_embed_largest(p, &huge, &o, d2, &found2, &f2, NULL, &err);
+			t_check(st == FI_OK && found2 &&
+					fdist(d, d2) < 0.4 && f2.w > 600,
+					"frame-filling 1440x1800 face: found (attempt %d, box width %.0f), distance to the small one %.3f",
+					found2 ? f2.attempt : -1, found2 ? f2.w : 0, found2 ? fdist(d, d2) : -1);
+			free(huge.rgb);
+		}
+
+		/* 30 faces in one photo: 6 x 5 tiles of LFW crops */
+		{
+			fi_image	mosaic = {6 * CELL, 5 * CELL, malloc(6 * CELL * 5 * CELL * 3)};
+			struct dirent **people = NULL;
+			int			npeople;
+			int			tiles = 0;
+			bool		ok = true;
+
+			memset(mosaic.rgb, 128, (size_t) mosaic.width * mosaic.height * 3);
+
+			snprintf(path, sizeof(path), "%s/faces/lfw-view1", shared);
+			npeople = scandir(path, &people, NULL, alphasort);
+			for (int t = 0, k = 0; t < 30 && k < npeople; k++)
+			{
+				fi_image	src;
+
+				if (people[k]->d_name[0] == '.' || strstr(people[k]->d_name, ".txt") != NULL)
+					continue;
+				snprintf(path, sizeof(path), "%s/faces/lfw-view1/%s/%s_0001.jpg", shared,
+						 people[k]->d_name, people[k]->d_name);
+				if (t_load_image(path, &src) != 0)
+					continue;
+				blit(&mosaic, (t % 6) * CELL + (CELL - TILE) / 2, (t / 6) * CELL + (CELL - TILE) / 2, &src, 125 - TILE / 2, 125 - TILE / 2, TILE, TILE);
+				fi_image_free(&src);
+				tiles++;
+				t++;
+			}
+			for (int k = 0; k < npeople; k++)
+				free(people[k]);
+			free(people);
+			o.detect_size = 608;
+			t_check(fi_faces_detect(p, &mosaic, &o, &fs, &n, NULL, &err) == FI_OK, "mosaic: %s", err.msg);
+			for (int i = 0; i < n; i++)
+				ok = ok && fs[i].has_descriptor && (i == 0 || fs[i].score <= fs[i - 1].score);
+			t_check(tiles == 30 && n >= 28 && n <= 30 && ok, "30-face mosaic (608): %d faces found, sorted, embedded", n);
+			free(fs);
+
+			/* cancellation mid-way: FI_CANCELLED, nothing returned (ASan checks leaks) */
+			{
+				int			left = 20;
+				fi_cancel	cc = {stop_after, &left};
+
+				fs = NULL;
+				n = 0;
+				t_check(fi_faces_detect(p, &mosaic, &o, &fs, &n, &cc, &err) == FI_CANCELLED && fs == NULL && n == 0,
+						"cancel: FI_CANCELLED (%s)", err.msg);
+			}
+			o.detect_size = 416;
+			fi_image_free(&mosaic);
+		}
+		fi_image_free(&tight);
+		fi_image_free(&lfw);
+	}
+
+	/* no face on any photo of negatives_nonface/plain (default options, retries included) */
+	{
+		char		dir[1024];
+		struct dirent **ents = NULL;
+		int			ne,
+					photos = 0,
+					false_faces = 0;
+
+		snprintf(dir, sizeof(dir), "%s/faces/negatives_nonface/plain", shared);
+		ne = scandir(dir, &ents, NULL, alphasort);
+		for (int i = 0; i < ne; i++)
+		{
+			fi_image	neg;
+
+			snprintf(path, sizeof(path), "%.700s/%.255s", dir, ents[i]->d_name);
+			if (strstr(ents[i]->d_name, ".jpg") != NULL && t_load_image(path, &neg) == 0)
+			{
+				fs = NULL;
+				n = 0;
+				o.embed = false;
+				if (fi_faces_detect(p, &neg, &o, &fs, &n, NULL, &err) == FI_OK)
+					false_faces += n;
+				if (n > 0)
+					printf("false face on %s\n", ents[i]->d_name);
+				o.embed = true;
+				free(fs);
+				fi_image_free(&neg);
+				photos++;
+			}
+			free(ents[i]);
+		}
+		free(ents);
+		if (ne >= 0)
+			t_check(photos == 44 && false_faces == 0, "negatives_nonface/plain: %d false faces on %d photos",
+					false_faces, photos);
+	}
+
+	/* a photo without a face: no face, not an error */
+	{
+		fi_image	grey = {640, 480, malloc(640 * 480 * 3)};
+		bool		found = true;
+		float		d[FI_REC_DIM];
+
+		memset(grey.rgb, 128, 640 * 480 * 3);
+		t_check(fi_face_embed_largest(p, &grey, &o, d, &found, NULL, NULL, &err) == FI_OK && !found,
+				"grey photo: no face");
+		free(grey.rgb);
+	}
+	fi_image_free(&img);
+}
+
+/* Golden image files, then the behaviour checks. */
 int
 main(void)
 {
@@ -244,6 +525,8 @@ main(void)
 		tsize = (int) j_num(j_get(j_get(j_get(root, "options"), "tiny"), "inputSize"));
 		tiny_only = strstr(de->d_name, ".tiny") != NULL;
 		fi_pipeline_opts_default(&o);
+		o.no_upscale = false;	/* face-api upscales small photos to the input size */
+		o.flip_average = false; /* nor does it average with the mirror */
 		if (!tiny_only)
 		{
 			o.detector = FI_DETECTOR_SSD;
@@ -260,6 +543,7 @@ main(void)
 	if (dh != NULL)
 		closedir(dh);
 	t_check(files >= 19, "%d golden image files checked", files);
+	check_behaviour(p, shared);
 	printf("crops that differed by 1 px from the golden ones (golden crop used downstream): %d\n", crops_shifted);
 	fi_pipeline_free(p);
 	fi_model_close(m);
