@@ -11,7 +11,7 @@ CORE_OBJS   = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
 # SQL glue: fmgr functions, GUCs, errors.
 SQL_OBJS    = src/faceid.o src/embedding.o src/faceid_engine.o src/faceid_image.o src/faceid_trigger.o
 # Index access method.
-HNSW_OBJS   =
+HNSW_OBJS   = src/hnsw.o src/hnswbuild.o src/hnswinsert.o src/hnswscan.o src/hnswutils.o src/hnswvacuum.o
 # Verification head: face_verify, face_verify_train (LAPACK through dlopen).
 VERIFY_OBJS = src/verify.o
 
@@ -24,7 +24,7 @@ WEIGHTS     = build/faceid_weights.bin
 SAMPLES     = $(foreach n,1 2 3 4 5 6,build/faceid_sample$(n).jpg)
 DATA_built  = $(WEIGHTS) $(SAMPLES)
 FACEAPI_DIR = .cache/face-api-1.7.15
-REGRESS     = embedding engine pipeline trigger verify
+REGRESS     = embedding engine pipeline trigger verify hnsw
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core

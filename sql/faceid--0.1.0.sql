@@ -232,3 +232,18 @@ VALUES ('default', current_user::regrole,
 	11.037588,
 	'LFW View 1 pairsDevTrain.txt, pairs with a face in both photos; face_verify_train l2 = 1e-4; model_checksum fnv1a64:c3e9668a43812624, model_version face-api-1.7.15, version 0.1.0; faceid.alignment = similarity, faceid.detect_size = 416, faceid.detector = tiny, faceid.min_score = 0.5',
 	2103, 0.9895387, '2026-11-28 15:28:36+00');
+
+-- BEGIN faceid_hnsw: the HNSW index access method (ORDER BY e <-> q).
+------------------------------------------------------------------------
+CREATE FUNCTION faceid_hnsw_handler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+
+CREATE ACCESS METHOD faceid_hnsw TYPE INDEX HANDLER faceid_hnsw_handler;
+COMMENT ON ACCESS METHOD faceid_hnsw IS 'HNSW graph index for nearest-neighbour search on faceembedding';
+
+CREATE OPERATOR CLASS faceembedding_ops
+	DEFAULT FOR TYPE faceembedding USING faceid_hnsw AS
+	OPERATOR 1 <-> (faceembedding, faceembedding) FOR ORDER BY float_ops;
+------------------------------------------------------------------------
+-- END faceid_hnsw
+------------------------------------------------------------------------

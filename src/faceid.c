@@ -10,6 +10,7 @@
 #include "faceid.h"
 #include "core/distance.h"
 #include "faceid_engine.h"
+#include "hnsw.h"
 
 PG_MODULE_MAGIC;
 
@@ -32,6 +33,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 
 	faceid_engine_init();
+	hnsw_init();
 
 	MarkGUCPrefixReserved("faceid");
 }

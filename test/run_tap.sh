@@ -6,7 +6,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BINDIR="$(pg_config --bindir)"
-PGXS_DIR="$(dirname "$(pg_config --pgxs)")/.."
+PGXS_DIR="$(dirname "$(pg_config --pgxs)")/../.."
 export FACEID_SHARED="${FACEID_SHARED:-$ROOT/../shared}"
 TESTS=("$@")
 [ ${#TESTS[@]} -eq 0 ] && TESTS=(test/t/*.pl)

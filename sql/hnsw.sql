@@ -1,0 +1,150 @@
+-- The faceid_hnsw index access method.
+
+-- Deterministic embeddings: smooth in i, so neighbours are well separated.
+CREATE FUNCTION hnsw_vec(i int) RETURNS faceembedding LANGUAGE sql IMMUTABLE AS
+$$ SELECT array_agg((sin(i * 0.0731 + j * 1.37) * 0.1 + cos(i * 0.377 * (1 + j % 5)) * 0.02)::real
+                    ORDER BY j)::real[]::faceembedding
+   FROM generate_series(1, 128) j $$;
+
+-- top-k ids by the index and by an exact scan, for query vector q
+CREATE FUNCTION hnsw_knn(q faceembedding, k int, exact bool) RETURNS int[] LANGUAGE plpgsql AS
+$$
+DECLARE r int[];
+BEGIN
+  IF exact THEN
+    SET LOCAL enable_indexscan = off;
+    SET LOCAL enable_seqscan = on;
+  ELSE
+    SET LOCAL enable_indexscan = on;
+    SET LOCAL enable_seqscan = off;
+  END IF;
+  SELECT array_agg(id) INTO r FROM (SELECT id FROM hnsw_t ORDER BY e <-> q LIMIT k) s;
+  RETURN r;
+END $$;
+
+-- The access method, its opclass and GUCs.
+SELECT amname, amtype FROM pg_am WHERE amname = 'faceid_hnsw';
+SELECT opcname, opcdefault FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
+WHERE a.amname = 'faceid_hnsw';
+SELECT amvalidate(c.oid) FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
+WHERE a.amname = 'faceid_hnsw';
+SHOW faceid.ef_search;
+SHOW faceid.iterative_scan;
+
+-- An index on an empty table, then inserts (NULLs are not indexed).
+CREATE TABLE hnsw_t (id int PRIMARY KEY, e faceembedding);
+CREATE INDEX hnsw_t_e ON hnsw_t USING faceid_hnsw (e);
+SET enable_seqscan = off;
+SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(1) LIMIT 3;
+INSERT INTO hnsw_t SELECT i, hnsw_vec(i) FROM generate_series(1, 1000) i;
+INSERT INTO hnsw_t VALUES (1001, NULL), (1002, NULL);
+
+EXPLAIN (COSTS OFF) SELECT id FROM hnsw_t ORDER BY e <-> (SELECT e FROM hnsw_t WHERE id = 7) LIMIT 5;
+SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(7) LIMIT 5;
+-- the index returns every non-NULL row (iterative scan runs to the end)
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(500)) s;
+-- distances come out in order
+SELECT bool_and(d >= prev) AS ordered FROM (
+  SELECT e <-> hnsw_vec(500) AS d, lag(e <-> hnsw_vec(500), 1, 0::float8) OVER () AS prev
+  FROM (SELECT e FROM hnsw_t ORDER BY e <-> hnsw_vec(500)) s) s;
+
+-- Same answers as the exact scan (queries inside and outside the table).
+SELECT count(*) AS queries,
+       count(*) FILTER (WHERE hnsw_knn(hnsw_vec(q), 10, false) = hnsw_knn(hnsw_vec(q), 10, true)) AS equal
+FROM generate_series(1, 1200, 37) q;
+
+-- Filtered ORDER BY ... LIMIT: iterative scanning returns k rows, in order,
+-- the same as the exact scan.
+SET faceid.ef_search = 10;
+SELECT count(*) FROM (SELECT id FROM hnsw_t WHERE id % 50 = 7 ORDER BY e <-> hnsw_vec(3) LIMIT 15) s;
+SELECT array_agg(id) = (SELECT array_agg(id) FROM (SELECT id FROM hnsw_t WHERE id % 50 = 7
+                        ORDER BY face_distance(e, hnsw_vec(3)) LIMIT 15) x) AS same_as_exact
+FROM (SELECT id FROM hnsw_t WHERE id % 50 = 7 ORDER BY e <-> hnsw_vec(3) LIMIT 15) s;
+-- without it the scan stops after ef_search candidates
+SET faceid.iterative_scan = off;
+SELECT count(*) < 15 AS fewer FROM (SELECT id FROM hnsw_t WHERE id % 50 = 7 ORDER BY e <-> hnsw_vec(3) LIMIT 15) s;
+RESET faceid.iterative_scan;
+RESET faceid.ef_search;
+-- on a table this small the planner rightly prefers the exact scan (the
+-- search would visit most rows); test/bench/bench_hnsw.sh shows the index
+-- chosen by itself on 100k rows
+RESET enable_seqscan;
+ANALYZE hnsw_t;
+EXPLAIN (COSTS OFF) SELECT id FROM hnsw_t ORDER BY e <-> (SELECT e FROM hnsw_t WHERE id = 7) LIMIT 5;
+-- and never for a full sort or other queries
+EXPLAIN (COSTS OFF) SELECT id FROM hnsw_t ORDER BY e <-> (SELECT e FROM hnsw_t WHERE id = 7);
+EXPLAIN (COSTS OFF) SELECT count(*) FROM hnsw_t WHERE e IS NOT NULL;
+SET enable_seqscan = off;
+
+-- DELETE + VACUUM: dead rows disappear, answers stay exact.
+DELETE FROM hnsw_t WHERE id % 3 = 0;
+VACUUM hnsw_t;
+SELECT count(*) FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(500)) s;
+SELECT count(*) AS queries,
+       count(*) FILTER (WHERE hnsw_knn(hnsw_vec(q), 10, false) = hnsw_knn(hnsw_vec(q), 10, true)) AS equal
+FROM generate_series(1, 1200, 37) q;
+-- inserts after the vacuum
+INSERT INTO hnsw_t SELECT i, hnsw_vec(i) FROM generate_series(1003, 1500) i;
+SELECT count(*) AS queries,
+       count(*) FILTER (WHERE hnsw_knn(hnsw_vec(q), 10, false) = hnsw_knn(hnsw_vec(q), 10, true)) AS equal
+FROM generate_series(1, 1600, 37) q;
+
+-- REINDEX, CREATE INDEX CONCURRENTLY and TRUNCATE.
+REINDEX INDEX hnsw_t_e;
+CREATE INDEX CONCURRENTLY hnsw_t_e2 ON hnsw_t USING faceid_hnsw (e);
+DROP INDEX hnsw_t_e2;
+REINDEX INDEX CONCURRENTLY hnsw_t_e;
+SELECT count(*) AS queries,
+       count(*) FILTER (WHERE hnsw_knn(hnsw_vec(q), 10, false) = hnsw_knn(hnsw_vec(q), 10, true)) AS equal
+FROM generate_series(1, 1600, 37) q;
+TRUNCATE hnsw_t;
+SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(1) LIMIT 3;
+INSERT INTO hnsw_t SELECT i, hnsw_vec(i) FROM generate_series(1, 100) i;
+SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(42) LIMIT 3;
+
+-- Building beyond maintenance_work_mem: NOTICE, then inserts on disk.
+DROP INDEX hnsw_t_e;
+INSERT INTO hnsw_t SELECT i, hnsw_vec(i) FROM generate_series(101, 2500) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX hnsw_t_e ON hnsw_t USING faceid_hnsw (e) WITH (m = 8, ef_construction = 32);
+RESET maintenance_work_mem;
+SELECT count(*) FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(500)) s;
+SELECT count(*) AS queries,
+       count(*) FILTER (WHERE hnsw_knn(hnsw_vec(q), 10, false) = hnsw_knn(hnsw_vec(q), 10, true)) AS equal
+FROM generate_series(1, 2600, 97) q;
+
+-- Many identical vectors (non-HOT updates make such copies) do not trap
+-- searches near them, and nearly all copies are found (a few may be reached
+-- only after a farther row was returned, and are then skipped).
+SET faceid.ef_search = 100;
+INSERT INTO hnsw_t SELECT i, hnsw_vec(77) FROM generate_series(3001, 3060) i;
+SELECT count(*) >= 55 AS nearly_all FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(77) LIMIT 61) s
+WHERE id = 77 OR id > 3000;
+UPDATE hnsw_t SET e = hnsw_vec(78) WHERE id BETWEEN 3001 AND 3030;
+SELECT count(*) FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(78) LIMIT 31) s
+WHERE id = 78 OR id BETWEEN 3001 AND 3030;
+RESET faceid.ef_search;
+SELECT count(*) FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(76) LIMIT 10) s
+WHERE id IN (SELECT id FROM hnsw_t ORDER BY face_distance(e, hnsw_vec(76)) LIMIT 10);
+
+-- Options.
+CREATE INDEX ON hnsw_t USING faceid_hnsw (e) WITH (m = 1);
+CREATE INDEX ON hnsw_t USING faceid_hnsw (e) WITH (ef_construction = 2000);
+CREATE INDEX ON hnsw_t USING faceid_hnsw (e) WITH (m = 32, ef_construction = 40);
+CREATE INDEX ON hnsw_t USING faceid_hnsw (e) WITH (lists = 5);
+CREATE INDEX ON hnsw_t USING faceid_hnsw (id);
+CREATE INDEX ON hnsw_t USING faceid_hnsw (e, e);
+
+RESET enable_seqscan;
+
+-- Unlogged tables (the init fork holds an empty index).
+CREATE UNLOGGED TABLE hnsw_u (id int, e faceembedding);
+CREATE INDEX hnsw_u_e ON hnsw_u USING faceid_hnsw (e);
+INSERT INTO hnsw_u SELECT i, hnsw_vec(i) FROM generate_series(1, 200) i;
+SET enable_seqscan = off;
+SELECT id FROM hnsw_u ORDER BY e <-> hnsw_vec(77) LIMIT 3;
+RESET enable_seqscan;
+
+DROP TABLE hnsw_t, hnsw_u;
+DROP FUNCTION hnsw_knn(faceembedding, int, bool);
+DROP FUNCTION hnsw_vec(int);
