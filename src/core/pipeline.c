@@ -44,19 +44,25 @@ fi_pipeline_opts_default(fi_pipeline_opts *o)
 	o->alignment = FI_ALIGN_SIMILARITY;
 	o->embed = true;
 	o->retry = true;
-	o->no_upscale = true;
+	o->native_max = 640;
 	o->ssd_fallback = true;
 	o->flip_average = true;
 }
 
-/* Tiny detector input for a photo: detect_size, or less for a small photo. */
+/*
+ * Tiny detector input for a photo: detect_size, except that a photo whose
+ * long side is at most native_max is fed at its own resolution (long side
+ * rounded up to 32, at least 160): neither upscaled (LFW's 250 px photos run
+ * at 256, 2.6x cheaper than 416) nor downscaled (small faces in 500 px group
+ * photos: dlib testing.xml recall 0.68 -> 1.0 with the box correction).
+ */
 static int
 tiny_size(const fi_image *img, const fi_pipeline_opts *opts)
 {
 	int			longest = img->width > img->height ? img->width : img->height;
 	int			s = (longest + 31) / 32 * 32;
 
-	if (!opts->no_upscale || s >= opts->detect_size)
+	if (longest > opts->native_max)
 		return opts->detect_size;
 	return s < 160 ? 160 : s;
 }
@@ -552,7 +558,7 @@ fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opt
 	if ((s = bordered_copy(img, k, b, &big, err)) != FI_OK)
 		return s;
 	o = *opts;
-	o.no_upscale = false;
+	o.native_max = 0;
 	o.min_score = opts->min_score + RETRY_SCORE_MARGIN;
 	if (o.detector == FI_DETECTOR_TINY)
 		o.detect_size = 320;

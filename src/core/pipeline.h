@@ -44,8 +44,10 @@ typedef struct fi_pipeline_opts
 {
 	fi_detector_kind detector;	/* default tiny */
 	int			detect_size;	/* tiny input 320/416/608 (default 416) */
-	bool		no_upscale;		/* tiny: a smaller photo is fed at its long side rounded
-								 * up to 32 (min 160) instead of being upscaled (default true) */
+	int			native_max;		/* tiny: a photo with long side <= native_max is fed at
+								 * its own size rounded up to 32 (min 160) instead of
+								 * detect_size (default 640; 0 = always detect_size,
+								 * as face-api) */
 	double		min_score;		/* default 0.5 */
 	fi_alignment alignment;		/* default similarity */
 	bool		embed;			/* compute descriptors (default true) */

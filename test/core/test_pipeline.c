@@ -525,7 +525,7 @@ main(void)
 		tsize = (int) j_num(j_get(j_get(j_get(root, "options"), "tiny"), "inputSize"));
 		tiny_only = strstr(de->d_name, ".tiny") != NULL;
 		fi_pipeline_opts_default(&o);
-		o.no_upscale = false;	/* face-api upscales small photos to the input size */
+		o.native_max = 0;		/* face-api resizes every photo to the input size */
 		o.flip_average = false; /* nor does it average with the mirror */
 		if (!tiny_only)
 		{
