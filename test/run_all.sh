@@ -53,6 +53,12 @@ sql_checks() {
 	pg_virtualenv -t -v 15 sh -c 'for t in test/test_*.py; do echo "--- $t"; /usr/bin/python3 "$t" || exit 1; done'
 }
 
+# Accuracy of the pipeline on ../shared/faces (LFW View 1, dlib's boxes,
+# negatives); asserts DESIGN's bounds, prints SKIP when the photos are absent.
+accuracy() {
+	make -s -C test/core eval && (cd test/core && ./eval_lfw.bin --assert)
+}
+
 # The core tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 sanitizer_tests() {
 	make -s -C test/core clean && make -s -C test/core SAN=1 check; local rc=$?
@@ -90,6 +96,7 @@ suite "pg_regress" regress
 suite "verifier dump/restore" verifier_dump
 suite "verifier cache invalidation" verifier_cache
 suite "SQL checks on photos" sql_checks
+suite "accuracy on ../shared/faces" accuracy
 suite "TAP tests" tap_tests
 suite "fuzz smoke" fuzz_smoke
 
