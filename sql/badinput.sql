@@ -7,8 +7,8 @@
 --  - JPEG cases patch the demo photo build/faceid_sample1.jpg (1920x1280,
 --    baseline; byte offsets below are 1-based as overlay() counts them):
 --    SOF0 at 4333 (height at 4338, width at 4340), the first DHT (luma DC)
---    at 4352 with its 16 code-length counts at 4357..4372, the scan data
---    from 4796 on;
+--    at 4352 with its 16 code-length counts at 4357..4372 (offsets found
+--    by walking the marker segments);
 --  - the PNGs (1x1, the bomb, the 10x100000 strip) are hex literals printed
 --    by test/data/make_png_fixtures.py (zlib + correct CRCs, no image tool);
 --  - test/data/grey16.png and test/data/cmyk.jpg come from
