@@ -6,6 +6,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BINDIR="$(pg_config --bindir)"
+# the PGXS root (.../lib/pgxs), above src/makefiles/pgxs.mk
 PGXS_DIR="$(dirname "$(pg_config --pgxs)")/../.."
 export FACEID_SHARED="${FACEID_SHARED:-$ROOT/../shared}"
 TESTS=("$@")
@@ -20,6 +21,10 @@ run_prove() {
 		PGPORT="${FACEID_TAP_PORT:-56432}" FACEID_SHARED="$FACEID_SHARED" FACEID_ROOT="$dir" \
 		prove -v "${TESTS[@]}"
 }
+
+# Test tools (test/core/tool_*.c) the TAP tests call; the copy below has no
+# src/, so they are built here, in the real tree.
+make -s -C "$ROOT/test/core" tools >/dev/null
 
 if [ "$(id -u)" = 0 ]; then
 	COPY="$(mktemp -d /tmp/faceid-tap.XXXXXX)"

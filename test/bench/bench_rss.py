@@ -58,6 +58,46 @@ def show(label, r):
              private(r) / MB, (r['Shared_Clean'] + r['Shared_Dirty']) / MB))
 
 
+FUNCS = os.environ.get('FACEID_RSS_FUNCS', 'face_embed_crop face_embed face_embed_all').split()
+
+
+def run(db, sql, photo):
+    """One call; an ERROR (the corrupt-input case) is expected and swallowed."""
+    try:
+        db.execute(sql, (photo,)).fetchone()
+    except psycopg.errors.InvalidBinaryRepresentation:
+        pass
+
+
+def leak_loop(db, pid, name, sql, photos, r0, r1, secs):
+    """CALLS calls of sql on photos in turn (the first already made, r1 after
+    it); private RSS every 100 calls, growth and slope after a 100-call warm-up."""
+    t0 = time.time()
+    samples = [(1, r1)]
+    for i in range(2, CALLS + 1):
+        run(db, sql, photos[(i - 1) % len(photos)])
+        if i % 100 == 0:
+            samples.append((i, rollup(pid)))
+    secs += time.time() - t0
+    print('  %s, RssAnon MB after call n: ' % name +
+          ' '.join('%d:%.1f' % (i, r['RssAnon'] / MB) for i, r in samples))
+    warm = [(i, r) for i, r in samples if i >= 100]
+    if len(warm) >= 2:
+        xs = [i for i, _ in warm]
+        ys = [r['RssAnon'] for _, r in warm]
+        mx, my = statistics.mean(xs), statistics.mean(ys)
+        slope = (sum((x - mx) * (y - my) for x, y in zip(xs, ys)) /
+                 sum((x - mx) ** 2 for x in xs))
+        growth = (warm[-1][1]['RssAnon'] - warm[0][1]['RssAnon']) / MB
+        print('  %s after warm-up (calls %d..%d): RssAnon growth %.2f MB (goal < 5 MB), '
+              'slope %.2f kB per 1000 calls; %.1f ms per call'
+              % (name, xs[0], xs[-1], growth, slope * 1000, secs * 1e3 / CALLS))
+        print('  %s: RssAnon %.1f MB before the first call, %.1f MB at the end '
+              '(+%.1f MB private, goal <= 30 MB)'
+              % (name, r0['RssAnon'] / MB, samples[-1][1]['RssAnon'] / MB,
+                 (samples[-1][1]['RssAnon'] - r0['RssAnon']) / MB))
+
+
 def main():
     photos = []
     for n in range(1, 7):
@@ -96,31 +136,29 @@ def main():
         print('  first call: RssAnon +%.1f MB (private memory: goal <= 30 MB), RssFile +%.1f MB '
               '(the weights, file pages)'
               % ((r1['RssAnon'] - r0['RssAnon']) / MB, (r1['RssFile'] - r0['RssFile']) / MB))
-        samples = [(1, r1)]
-        for i in range(2, CALLS + 1):
-            db.execute('SELECT face_embed_crop(%s)', (photos[(i - 1) % 6],)).fetchone()
-            if i % 100 == 0:
-                samples.append((i, rollup(pid)))
-        secs = time.time() - t0
-        print('  RssAnon MB after call n: ' +
-              ' '.join('%d:%.1f' % (i, r['RssAnon'] / MB) for i, r in samples))
-        warm = [(i, r) for i, r in samples if i >= 100]
-        if len(warm) >= 2:
-            xs = [i for i, _ in warm]
-            ys = [r['RssAnon'] for _, r in warm]
-            mx, my = statistics.mean(xs), statistics.mean(ys)
-            slope = (sum((x - mx) * (y - my) for x, y in zip(xs, ys)) /
-                     sum((x - mx) ** 2 for x in xs))
-            growth = (warm[-1][1]['RssAnon'] - warm[0][1]['RssAnon']) / MB
-            print('  after warm-up (calls %d..%d): RssAnon growth %.2f MB (goal < 5 MB), '
-                  'slope %.2f kB per 1000 calls; %.1f ms per call (JPEG decode + net)'
-                  % (xs[0], xs[-1], growth, slope * 1000, secs * 1e3 / CALLS))
-            print('  RssAnon over the whole run: %.1f MB before the model, %.1f MB at the end '
-                  '(+%.1f MB private, goal <= 30 MB)'
-                  % (r0['RssAnon'] / MB, samples[-1][1]['RssAnon'] / MB,
-                     (samples[-1][1]['RssAnon'] - r0['RssAnon']) / MB))
+        t0 = time.time() - t0
+        leak_loop(db, pid, 'face_embed_crop', 'SELECT face_embed_crop(%s)', photos, r0, r1, t0)
         st = db.execute('SELECT * FROM faceid_stats()').fetchone()
         print('  faceid_stats: %s' % (st,))
+    # The same measure for the detecting functions, each in a fresh backend,
+    # and for the error path (a photo cut in half: libjpeg's longjmp and
+    # cleanup on every call, each one an ERROR that aborts the statement).
+    cut = photos[0][:len(photos[0]) // 2]
+    for name, sql, inputs in (
+            ('face_embed', 'SELECT face_embed(%s)', photos),
+            ('face_embed_all', 'SELECT count(*) FROM face_embed_all(%s)', photos),
+            ('face_embed on a truncated JPEG (ERROR)', 'SELECT face_embed(%s)', [cut])):
+        if name.split()[0] not in FUNCS:
+            continue
+        with psycopg.connect('', autocommit=True) as db:
+            pid = db.execute('SELECT pg_backend_pid()').fetchone()[0]
+            r0 = rollup(pid)
+            t0 = time.time()
+            run(db, sql, inputs[0])
+            r1 = rollup(pid)
+            print('%s: backend pid %d, first call: RssAnon +%.1f MB'
+                  % (name, pid, (r1['RssAnon'] - r0['RssAnon']) / MB))
+            leak_loop(db, pid, name, sql, inputs, r0, r1, time.time() - t0)
     return 0
 
 

@@ -1,6 +1,9 @@
 #!/bin/sh
 # bench_rss.sh [calls]
-#   Memory of one backend running face_embed_crop, in a throw-away cluster
+#   Memory of one backend running face_embed_crop, then face_embed,
+#   face_embed_all and face_embed on a truncated JPEG (ERROR every call),
+#   each in a fresh backend (FACEID_RSS_FUNCS picks; default all), in a
+#   throw-away cluster
 #   (pg_virtualenv: the server runs as the postgres user, never on 5432).
 #   Installs the extension first, under flock /tmp/faceid-install.lock because
 #   the PostgreSQL installation is shared with other work trees.

@@ -1,0 +1,124 @@
+/*
+ * tool_tile.c
+ *	  Test helper: a photo with many faces, for tests that need one long
+ *	  face_embed_all/face_detect call (cancellation, memory).  Cuts the
+ *	  rectangle X Y W H from PHOTO, shrinks it by the integer SCALE (box
+ *	  average), tiles it COLS x ROWS and writes the result as a JPEG:
+ *	    tool_tile.bin PHOTO X Y W H SCALE COLS ROWS OUT.jpg
+ *	  e.g. (face 1 of the first demo photo, 64 times, 1224x1144):
+ *	    tool_tile.bin build/faceid_sample1.jpg 700 350 460 430 3 8 8 /tmp/tiled.jpg
+ */
+#include "image.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <jpeglib.h>
+
+/* Read a whole file into memory. */
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	uint8_t    *buf;
+	long		n;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0)
+	{
+		perror(path);
+		exit(1);
+	}
+	rewind(f);
+	buf = malloc(n > 0 ? n : 1);
+	if (buf == NULL || fread(buf, 1, n, f) != (size_t) n)
+	{
+		perror(path);
+		exit(1);
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+int
+main(int argc, char **argv)
+{
+	fi_image	img;
+	fi_error	err;
+	size_t		len;
+	uint8_t    *data,
+			   *tile,
+			   *row;
+	int			x0, y0, cw, ch, s, cols, rows, w, h;
+	struct jpeg_compress_struct c;
+	struct jpeg_error_mgr jerr;
+	FILE	   *f;
+
+	if (argc != 10)
+	{
+		fprintf(stderr, "usage: %s PHOTO X Y W H SCALE COLS ROWS OUT.jpg\n", argv[0]);
+		return 2;
+	}
+	data = slurp(argv[1], &len);
+	if (fi_image_decode(data, len, 100000000, &img, &err) != FI_OK)
+	{
+		fprintf(stderr, "%s: %s\n", argv[1], err.msg);
+		return 1;
+	}
+	x0 = atoi(argv[2]), y0 = atoi(argv[3]), cw = atoi(argv[4]), ch = atoi(argv[5]);
+	s = atoi(argv[6]), cols = atoi(argv[7]), rows = atoi(argv[8]);
+	if (s < 1 || x0 < 0 || y0 < 0 || cw < s || ch < s || x0 + cw > img.width || y0 + ch > img.height ||
+		cols < 1 || rows < 1 || cols > 64 || rows > 64)
+	{
+		fprintf(stderr, "rectangle, scale or grid out of range\n");
+		return 2;
+	}
+	w = cw / s, h = ch / s;
+	tile = malloc((size_t) w * h * 3);
+	row = malloc((size_t) w * cols * 3);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int k = 0; k < 3; k++)
+			{
+				unsigned	sum = 0;
+
+				for (int dy = 0; dy < s; dy++)
+					for (int dx = 0; dx < s; dx++)
+						sum += img.rgb[((size_t) (y0 + y * s + dy) * img.width + (x0 + x * s + dx)) * 3 + k];
+				tile[((size_t) y * w + x) * 3 + k] = (uint8_t) ((sum + s * s / 2) / (s * s));
+			}
+	f = fopen(argv[9], "wb");
+	if (f == NULL)
+	{
+		perror(argv[9]);
+		return 1;
+	}
+	c.err = jpeg_std_error(&jerr);
+	jpeg_create_compress(&c);
+	jpeg_stdio_dest(&c, f);
+	c.image_width = w * cols;
+	c.image_height = h * rows;
+	c.input_components = 3;
+	c.in_color_space = JCS_RGB;
+	jpeg_set_defaults(&c);
+	jpeg_set_quality(&c, 90, TRUE);
+	jpeg_start_compress(&c, TRUE);
+	while (c.next_scanline < c.image_height)
+	{
+		JSAMPROW	rp = row;
+		int			ty = c.next_scanline % h;
+
+		for (int i = 0; i < cols; i++)
+			for (int b = 0; b < w * 3; b++)
+				row[(size_t) i * w * 3 + b] = tile[(size_t) ty * w * 3 + b];
+		jpeg_write_scanlines(&c, &rp, 1);
+	}
+	jpeg_finish_compress(&c);
+	jpeg_destroy_compress(&c);
+	fclose(f);
+	printf("%s: %dx%d, %d tiles\n", argv[9], w * cols, h * rows, cols * rows);
+	fi_image_free(&img);
+	free(tile);
+	free(row);
+	free(data);
+	return 0;
+}
