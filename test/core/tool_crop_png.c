@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "toolutil.h"
+
 /* libpng write callback: hex-encode to stdout. */
 static void
 write_hex(png_structp png, png_bytep data, png_size_t n)
@@ -30,25 +32,6 @@ flush_nop(png_structp png)
 {
 }
 
-/* Read a whole file into memory. */
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(n > 0 ? n : 1);
-	*len = fread(buf, 1, n, f);
-	fclose(f);
-	return buf;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -65,11 +48,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s IMAGE X Y W H\n", argv[0]);
 		return 2;
 	}
-	if ((data = slurp(argv[1], &len)) == NULL)
-	{
-		perror(argv[1]);
-		return 1;
-	}
+	data = tool_slurp(argv[1], &len);
 	if (fi_image_decode(data, len, 100000000, &img, &err) != FI_OK)
 	{
 		fprintf(stderr, "%s: %s\n", argv[1], err.msg);

@@ -14,30 +14,7 @@
 #include <stdlib.h>
 #include <jpeglib.h>
 
-/* Read a whole file into memory. */
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		n;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0)
-	{
-		perror(path);
-		exit(1);
-	}
-	rewind(f);
-	buf = malloc(n > 0 ? n : 1);
-	if (buf == NULL || fread(buf, 1, n, f) != (size_t) n)
-	{
-		perror(path);
-		exit(1);
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
+#include "toolutil.h"
 
 int
 main(int argc, char **argv)
@@ -58,7 +35,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PHOTO X Y W H SCALE COLS ROWS OUT.jpg\n", argv[0]);
 		return 2;
 	}
-	data = slurp(argv[1], &len);
+	data = tool_slurp(argv[1], &len);
 	if (fi_image_decode(data, len, 100000000, &img, &err) != FI_OK)
 	{
 		fprintf(stderr, "%s: %s\n", argv[1], err.msg);
