@@ -49,20 +49,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "rectangle, scale or grid out of range\n");
 		return 2;
 	}
-	w = cw / s, h = ch / s;
-	tile = malloc((size_t) w * h * 3);
+	tile = tool_crop_scale(&img, x0, y0, cw, ch, s, &w, &h);
 	row = malloc((size_t) w * cols * 3);
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			for (int k = 0; k < 3; k++)
-			{
-				unsigned	sum = 0;
-
-				for (int dy = 0; dy < s; dy++)
-					for (int dx = 0; dx < s; dx++)
-						sum += img.rgb[((size_t) (y0 + y * s + dy) * img.width + (x0 + x * s + dx)) * 3 + k];
-				tile[((size_t) y * w + x) * 3 + k] = (uint8_t) ((sum + s * s / 2) / (s * s));
-			}
 	f = fopen(argv[9], "wb");
 	if (f == NULL)
 	{

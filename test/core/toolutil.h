@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fi_image.h"
+
 /* Read a whole file into memory; exit(1) with a message when it cannot. */
 static inline uint8_t *
 tool_slurp(const char *path, size_t *len)
@@ -32,6 +34,32 @@ tool_slurp(const char *path, size_t *len)
 	fclose(f);
 	*len = n;
 	return buf;
+}
+
+/*
+ * The rectangle (x0, y0, cw, ch) of img shrunk s times by box averaging:
+ * a malloc'd RGB buffer of (cw / s) x (ch / s) pixels, sizes in *w, *h.
+ */
+static inline uint8_t *
+tool_crop_scale(const fi_image *img, int x0, int y0, int cw, int ch, int s, int *w, int *h)
+{
+	uint8_t    *out;
+
+	*w = cw / s;
+	*h = ch / s;
+	out = malloc((size_t) *w * *h * 3);
+	for (int y = 0; y < *h; y++)
+		for (int x = 0; x < *w; x++)
+			for (int k = 0; k < 3; k++)
+			{
+				unsigned	sum = 0;
+
+				for (int dy = 0; dy < s; dy++)
+					for (int dx = 0; dx < s; dx++)
+						sum += img->rgb[((size_t) (y0 + y * s + dy) * img->width + (x0 + x * s + dx)) * 3 + k];
+				out[((size_t) y * *w + x) * 3 + k] = (uint8_t) ((sum + s * s / 2) / (s * s));
+			}
+	return out;
 }
 
 #endif							/* FI_TOOLUTIL_H */
