@@ -278,7 +278,8 @@ extern void hnsw_insert_on_disk(Relation index, const float4 *vec,
 								ItemPointer heaptid, int efConstruction,
 								double u, bool building);
 extern bool hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev,
-						   uint64 newid, const float4 *newvec, bool force,
+						   uint64 newid, const float4 *newvec,
+						   const uint64 *newlinks, int nnewlinks, bool force,
 						   bool building);
 extern bool hnsw_read_element(Relation index, uint64 id, int lev, int m,
 							  float4 *vec, ItemPointerData *list, bool *deleted);
