@@ -30,7 +30,7 @@
 #     themselves.
 # Runs in about 50 s on the 2-core development VM.
 #
-# Environment: FACEID_TAP_EF_SEARCH (default 160, as in 001),
+# Environment: FACEID_TAP_EF_SEARCH (default 40, the server's default, as in 001),
 # FACEID_DESTDIR (a private `make install DESTDIR=...`, used through
 # Debian's extension_destdir).
 use strict;
@@ -43,7 +43,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $ef = $ENV{FACEID_TAP_EF_SEARCH} || 160;
+my $ef = $ENV{FACEID_TAP_EF_SEARCH} || 40;    # the default
 my $ident = 2000;
 my $first = 1600;                 # identities loaded before CREATE INDEX
 my $nfirst = $first * 10;         # their rows: ids 1 .. $nfirst
