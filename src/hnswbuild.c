@@ -1189,6 +1189,7 @@ build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 	}
 	pfree(bs->g.epochs);
 	bs->g.epochs = NULL;
+	bs->locks = NULL;
 	bs->graph = NULL;
 	bs->arena = NULL;
 	bs->offsets = NULL;
@@ -1204,7 +1205,9 @@ build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 		ereport(NOTICE,
 				(errmsg("faceid_hnsw graph no longer fits into maintenance_work_mem; building serially"),
 				 errhint("Increase maintenance_work_mem to speed up builds.")));
+		/* start over as if serial from the beginning */
 		bs->indtuples = 0;
+		pg_prng_seed(&bs->prng, HNSW_BUILD_SEED);
 		return false;
 	}
 	return true;
