@@ -9,6 +9,7 @@
 #  - recall@10 for queries that are rows of the table,
 #  - how many rows a full index scan reaches,
 # asserting that the parallel figures are not worse by more than 0.01.
+# A parallel build stops on statement_timeout.
 # Then a parallel build whose graph outgrows maintenance_work_mem (the
 # planner's row estimate is made stale on purpose) falls back to a serial
 # build that spills to disk, and the index still reaches every row.
@@ -118,6 +119,19 @@ cmp_ok($rec_p, '>=', $rec_s - 0.01, "parallel recall\@10 of rows $rec_p vs seria
 cmp_ok($reach_p, '>=', $reach_s - 0.01 * $rows, "parallel full scan reaches $reach_p vs serial $reach_s");
 cmp_ok($reach_p, '>=', 0.98 * $rows, 'the parallel graph reaches nearly every row');
 $node->safe_psql('postgres', 'DROP INDEX faces_e');
+
+# statement_timeout stops a parallel build, its workers with it.
+my ($ret, $o, $e) = $node->psql('postgres', q{
+SET max_parallel_maintenance_workers = 2;
+SET statement_timeout = '3s';
+CREATE INDEX faces_e ON faces USING faceid_hnsw (e);
+});
+like($e, qr/canceling statement due to statement timeout/, 'statement_timeout stops a parallel build');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname = 'faces_e'}),
+	'0', 'the cancelled build leaves no index behind');
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'parallel worker'}),
+	'its workers are gone');
 
 # A stale row estimate (1000 rows) lets a parallel build start whose graph
 # (about 85MB for 100k rows) does not fit into 64MB.
