@@ -124,7 +124,7 @@ typedef struct HnswBuildState
 	HnswCandidate *found;		/* search results buffer */
 } HnswBuildState;
 
-/* Element id of the arena. */
+/* The element numbered id. */
 static inline BuildElement *
 elem(HnswBuildState *bs, uint64 id)
 {
