@@ -689,6 +689,33 @@ mem_element_tuple(HnswBuildState *bs, BuildElement *e, Size *size)
 	return tup;
 }
 
+#ifdef USE_ASSERT_CHECKING
+/* Check the lists of the graph in memory: no self-links, no duplicates,
+ * every neighbour exists and lives on the level it is linked on. */
+static void
+check_graph(HnswBuildState *bs, int64 nelems)
+{
+	for (int64 i = 0; i < nelems; i++)
+	{
+		BuildElement *e = elem(bs, i);
+
+		for (int lev = 0; lev <= e->level; lev++)
+		{
+			uint32	   *ids = e->ids + HnswLevelStart(bs->m, lev);
+
+			Assert(e->counts[lev] <= HnswLevelSlots(bs->m, lev));
+			for (int j = 0; j < e->counts[lev]; j++)
+			{
+				Assert(ids[j] < nelems && ids[j] != i);
+				Assert(elem(bs, ids[j])->level >= lev);
+				for (int k = 0; k < j; k++)
+					Assert(ids[k] != ids[j]);
+			}
+		}
+	}
+}
+#endif
+
 /* Write the graph in memory to the index, page by page, without WAL. */
 static void
 flush_graph(HnswBuildState *bs)
@@ -702,6 +729,9 @@ flush_graph(HnswBuildState *bs)
 	if (nelems == 0)
 		return;
 	mem_connect_islands(bs);
+#ifdef USE_ASSERT_CHECKING
+	check_graph(bs, nelems);
+#endif
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 	last = assign_disk_ids(bs, nelems);
 	for (int64 i = 0; i < nelems; i++)
