@@ -39,7 +39,7 @@ hnsw_init(void)
 {
 	hnsw_relopt_kind = add_reloption_kind();
 	add_int_reloption(hnsw_relopt_kind, "m",
-					  "Maximum number of links per element on the levels above 0 (2 * m on level 0)",
+					  "Maximum number of links per element on the levels above 1 (2 * m on levels 0 and 1)",
 					  HNSW_DEFAULT_M, HNSW_MIN_M, HNSW_MAX_M, AccessExclusiveLock);
 	add_int_reloption(hnsw_relopt_kind, "ef_construction",
 					  "Size of the candidate list while building the graph",

@@ -101,6 +101,45 @@ store_element(Relation index, HnswElementTuple tup, Size size, bool building)
 	return ((uint64) blkno << 16) | offno;
 }
 
+/* Is id among ids[0..n)? */
+static bool
+ids_contain(const uint64 *ids, int n, uint64 id)
+{
+	for (int i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * Which members of a full neighbour list (cands, with the new element) have
+ * an in-link nearby: from the new element (newlinks) or from another old
+ * member of the list on the same level.  The list's owner still reaches
+ * those in two hops if it drops them.  Sets safe[i].
+ */
+static void
+mark_linked_nearby(HnswGraph *g, int lev, const HnswCandidate *cands, int n,
+				   uint64 newid, const uint64 *newlinks, int nnewlinks,
+				   bool *safe)
+{
+	uint64	   *buf = palloc(sizeof(uint64) * 2 * g->m);
+
+	for (int i = 0; i < n; i++)
+		safe[i] = ids_contain(newlinks, nnewlinks, cands[i].id);
+	for (int i = 0; i < n; i++)
+	{
+		int			nn;
+
+		if (cands[i].id == newid)
+			continue;
+		nn = g->neighbors(g, cands[i].id, lev, buf);
+		for (int j = 0; j < n; j++)
+			if (j != i && !safe[j] && ids_contain(buf, nn, cands[j].id))
+				safe[j] = true;
+	}
+	pfree(buf);
+}
+
 /* Choose the neighbours of a new element among the search results. */
 static int
 choose_neighbors(HnswGraph *g, HnswCandidate *found, int nfound, int maxm,
@@ -137,8 +176,9 @@ choose_neighbors(HnswGraph *g, HnswCandidate *found, int nfound, int maxm,
  */
 static bool
 compute_neighbor_list(HnswGraph *g, uint64 nb, const float4 *nbvec,
-					  ItemPointerData *list,
+					  ItemPointerData *list, int lev,
 					  int slots, uint64 newid, const float4 *newvec,
+					  const uint64 *newlinks, int nnewlinks,
 					  ItemPointerData *newlist)
 {
 	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (slots + 1));
@@ -178,6 +218,40 @@ compute_neighbor_list(HnswGraph *g, uint64 nb, const float4 *nbvec,
 	for (int i = 0; i < n; i++)
 		if (cands[i].id == newid)
 			changed = chosen[i];
+	if (changed && n == slots + 1 && newlinks != NULL)
+	{
+		bool	   *safe = palloc(sizeof(bool) * n);
+		int			dropped = -1;
+
+		/*
+		 * One old member must go.  The heuristic's fill drops the farthest,
+		 * and those long links are often the last in-links of elements
+		 * inserted long ago: one insert after another, they become
+		 * elements no search can enter.  So the one to go must keep an
+		 * in-link nearby; else the farthest that does goes instead, or, if
+		 * none does, the new element is not linked.
+		 */
+		for (int i = 0; i < n; i++)
+			if (!chosen[i])
+				dropped = i;
+		mark_linked_nearby(g, lev, cands, n, newid, newlinks, nnewlinks, safe);
+		if (dropped >= 0 && !safe[dropped])
+		{
+			int			victim = -1;
+
+			for (int i = n - 1; i >= 0 && victim < 0; i--)
+				if (cands[i].id != newid && safe[i])
+					victim = i;
+			if (victim < 0)
+				changed = false;
+			else
+			{
+				chosen[dropped] = true;
+				chosen[victim] = false;
+			}
+		}
+		pfree(safe);
+	}
 	if (changed)
 	{
 		int			k = 0;
@@ -306,7 +380,8 @@ list_contains(const ItemPointerData *list, int slots, uint64 id)
  */
 bool
 hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
-			   const float4 *newvec, bool force, bool building)
+			   const float4 *newvec, const uint64 *newlinks, int nnewlinks,
+			   bool force, bool building)
 {
 	int			m = g->m;
 	int			slots = HnswLevelSlots(m, lev);
@@ -326,7 +401,8 @@ hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
 			linked = true;
 			break;
 		}
-		if (!compute_neighbor_list(g, nb, nbvec, list, slots, newid, newvec, newlist))
+		if (!compute_neighbor_list(g, nb, nbvec, list, lev, slots, newid, newvec,
+								   newlinks, nnewlinks, newlist))
 		{
 			float4	   *store;
 			float4	  **vecs;
@@ -451,13 +527,14 @@ hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
 		for (int i = 0; i < nnbrs[lev]; i++)
 		{
 			linked[i] = hnsw_link_back(&dg.g, index, nbrs[lev][i], lev, newid,
-									   vec, false, building);
+									   vec, nbrs[lev], nnbrs[lev], false, building);
 			inlinks += linked[i];
 		}
 		/* keep a new cluster from becoming an island (see HNSW_MIN_INLINKS) */
 		for (int i = 0; lev == 0 && i < nnbrs[lev] && inlinks < HNSW_MIN_INLINKS; i++)
 			if (!linked[i] &&
-				hnsw_link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec, true, building))
+				hnsw_link_back(&dg.g, index, nbrs[lev][i], lev, newid, vec,
+							   nbrs[lev], nnbrs[lev], true, building))
 				inlinks++;
 	}
 

@@ -203,6 +203,15 @@ search_visit(HnswSearch *s, uint64 id, HnswCandidate *c, bool *deleted)
 	c->id = id;
 	if (!s->g->distance(s->g, id, s->q, &c->dist, &c->heaptid, deleted))
 		return false;
+	/*
+	 * Above level 0, deleted elements stay in the graph as routing nodes
+	 * (VACUUM repairs level 0 only) and are results like any other: they
+	 * only seed the level below, and level 0 never returns them.  A
+	 * cluster whose only member above level 0 was deleted is still found
+	 * through it.
+	 */
+	if (s->level > 0)
+		*deleted = false;
 	s->visitedCount++;
 	return true;
 }

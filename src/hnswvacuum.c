@@ -4,11 +4,13 @@
  *
  * ambulkdelete works in three passes over the index:
  *	 1. find the elements whose heap tuples are dead (and old tombstones);
- *	 2. repair: every live element that links to a dead one gets a new list
- *		for that level, chosen by the neighbour heuristic among its live
+ *	 2. repair: every live element that links to a dead one on level 0 gets
+ *		a new level-0 list, chosen by the neighbour heuristic among its live
  *		neighbours and the live neighbours of its dead ones (two hops), so the
  *		graph stays connected and recall does not decay; a dead entry point
- *		is replaced by the live element of the highest level;
+ *		is replaced by the live element of the highest level.  Above level
+ *		0, dead elements stay linked as routing nodes: a cluster's only
+ *		member there may be the one deleted (see search_visit);
  *	 2b. make every live element reachable on level 0 from the entry point
  *		again (an element whose in-links all came from dead ones gets a forced
  *		link from its nearest reachable element), when the level-0 graph fits
@@ -254,10 +256,11 @@ repair_graph(HnswVacuumState *vs, MemoryContext tmpCtx)
 
 			if (tup->deleted || hnsw_idset_contains(vs->dead, id))
 				continue;
-			if (list_has_dead(vs, tup->neighbors, HnswTotalSlots(m, tup->level)))
+			/* upper levels keep dead elements as routing nodes */
+			if (list_has_dead(vs, tup->neighbors, HnswLevelSlots(m, 0)))
 			{
 				todo[ntodo] = id;
-				levels[ntodo++] = tup->level;
+				levels[ntodo++] = 0;
 			}
 		}
 		UnlockReleaseBuffer(buf);
@@ -429,7 +432,7 @@ connect_islands(HnswVacuumState *vs)
 			r = find_id(ids, n, HnswTidToId(&meta.entry));
 		if (r < 0 || r == x)
 			continue;
-		if (hnsw_link_back(&vs->dg.g, index, ids[r], 0, ids[x], vec, true, false))
+		if (hnsw_link_back(&vs->dg.g, index, ids[r], 0, ids[x], vec, NULL, 0, true, false))
 		{
 			fixed++;
 			nreached += reach_from(x, adj, deg, slots, reached, queue);
