@@ -1302,6 +1302,9 @@ build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 	*reltuples = table_index_build_scan(bs->heap, bs->index, indexInfo, true, true,
 										build_callback, (void *) bs, scan);
 	wait_for_workers(bs, pcxt);
+	ereport(DEBUG1,
+			(errmsg_internal("faceid_hnsw build: participants done, " INT64_FORMAT " elements",
+							 (int64) pg_atomic_read_u64(&gr->nelems))));
 	*reltuples += shared->reltuples;
 	bs->indtuples += shared->indtuples;
 
