@@ -127,6 +127,30 @@ RESET faceid.ef_search;
 SELECT count(*) FROM (SELECT id FROM hnsw_t ORDER BY e <-> hnsw_vec(76) LIMIT 10) s
 WHERE id IN (SELECT id FROM hnsw_t ORDER BY face_distance(e, hnsw_vec(76)) LIMIT 10);
 
+-- A parallel build (two workers where the server can start them).  Its graph
+-- depends on how the participants interleave, so only bounds are shown:
+-- a full scan reaches nearly every row (some are skipped to keep the order)
+-- and nearly every row is its own nearest neighbour (15 builds: 2996-3000
+-- reached, 429 of 429 found themselves at ef_search 100).
+CREATE TABLE hnsw_p (id int PRIMARY KEY, e faceembedding) WITH (parallel_workers = 2);
+INSERT INTO hnsw_p SELECT i, hnsw_vec(i) FROM generate_series(1, 3000) i;
+INSERT INTO hnsw_p VALUES (3001, NULL);
+SET max_parallel_maintenance_workers = 2;
+SET min_parallel_table_scan_size = 0;
+SET maintenance_work_mem = '128MB';
+CREATE INDEX hnsw_p_e ON hnsw_p USING faceid_hnsw (e) WITH (m = 8, ef_construction = 32);
+RESET maintenance_work_mem;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_maintenance_workers;
+SET faceid.ef_search = 100;
+SELECT count(*) >= 2970 AS reaches_99pct FROM (SELECT id FROM hnsw_p ORDER BY e <-> hnsw_vec(1500)) s;
+SELECT count(*) AS queries,
+       count(*) FILTER (WHERE (SELECT id FROM hnsw_p ORDER BY e <-> hnsw_vec(q) LIMIT 1) = q)
+         >= 0.99 * count(*) AS found_themselves_99pct
+FROM generate_series(1, 3000, 7) q;
+RESET faceid.ef_search;
+DROP TABLE hnsw_p;
+
 -- Options.
 CREATE INDEX ON hnsw_t USING faceid_hnsw (e) WITH (m = 1);
 CREATE INDEX ON hnsw_t USING faceid_hnsw (e) WITH (ef_construction = 2000);

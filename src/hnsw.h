@@ -26,6 +26,8 @@
 #include "access/generic_xlog.h"
 #include "access/reloptions.h"
 #include "nodes/execnodes.h"
+#include "storage/dsm.h"
+#include "storage/shm_toc.h"
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
@@ -268,6 +270,7 @@ extern bool hnsw_idset_contains(HnswIdSet *set, uint64 id);
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index,
 								   IndexInfo *indexInfo);
 extern void hnswbuildempty(Relation index);
+extern PGDLLEXPORT void hnsw_parallel_build_main(dsm_segment *seg, shm_toc *toc);
 
 /* hnswinsert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull,

@@ -4,6 +4,9 @@
 # faceid.ef_search values, for queries of enrolled people (new photos) and
 # unknown people, with the exact scan for comparison.
 #   bash test/bench/bench_hnsw.sh [ROWS [M [EF_CONSTRUCTION]]]   (default 100000 16 64)
+# The build is timed serially and in parallel (FACEID_BENCH_WORKERS workers,
+# default 2, plus the leader), the median of FACEID_BENCH_BUILD_RUNS builds
+# (default 1) each.
 # Data: ROWS/10 identities x 10 photos from test/bench/gen_faces.pl (seed 42).
 # Needs faceid installed (bash test/run_all.sh does it), or installed with
 # make install DESTDIR=/some/dir and FACEID_DESTDIR=/some/dir set (Debian's
@@ -15,6 +18,8 @@ M="${2:-16}"
 EFC="${3:-64}"
 NKNOWN="${FACEID_BENCH_KNOWN:-500}"
 NUNKNOWN="${FACEID_BENCH_UNKNOWN:-200}"
+WORKERS="${FACEID_BENCH_WORKERS:-2}"
+RUNS="${FACEID_BENCH_BUILD_RUNS:-1}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 export PGPORT="${FACEID_BENCH_PORT:-55434}"
 
@@ -23,10 +28,11 @@ if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
 	echo "generating $ROWS face-like encodings into $DATA ..."
 	perl "$HERE/gen_faces.pl" $((ROWS / 10)) 10 "$NKNOWN" "$NUNKNOWN" 42 "$DATA"
 	chmod -R a+rX "$DATA"
-	export FACEID_IN_VENV=1 FACEID_BENCH_DATA="$DATA"
+	export FACEID_IN_VENV=1 FACEID_BENCH_DATA="$DATA" FACEID_BENCH_WORKERS="$WORKERS" FACEID_BENCH_BUILD_RUNS="$RUNS"
 	status=0
 	pg_virtualenv -t -c "-p $PGPORT" -v 15 -o shared_buffers=1GB -o max_parallel_workers_per_gather=0 \
 		-o maintenance_work_mem=2GB -o work_mem=64MB -o jit=off \
+		-o max_worker_processes=8 -o max_parallel_workers=8 \
 		${FACEID_DESTDIR:+-o extension_destdir=$FACEID_DESTDIR} ${FACEID_BENCH_OPTS:-} \
 		bash "$0" "$ROWS" "$M" "$EFC" || status=$?
 	rm -rf "$DATA"
@@ -54,9 +60,26 @@ VACUUM ANALYZE faces, known, unknown;
 SQL
 
 echo "faceid_hnsw benchmark: $ROWS rows ($((ROWS / 10)) identities x 10 photos), m = $M, ef_construction = $EFC, $(nproc) CPUs"
-build=$(time_ms "SELECT 1" "CREATE INDEX faces_e ON faces USING faceid_hnsw (e) WITH (m = $M, ef_construction = $EFC)")
+# Build time, parallel (WORKERS workers and the leader) and serial, the
+# median of RUNS builds each; the serial index is the one measured below.
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+create="CREATE INDEX faces_e ON faces USING faceid_hnsw (e) WITH (m = $M, ef_construction = $EFC)"
+q -c "ALTER TABLE faces SET (parallel_workers = $WORKERS)"
+par=""
+ser=""
+for r in $(seq "$RUNS"); do
+	par="$par $(time_ms "SET max_parallel_maintenance_workers = $WORKERS" "$create")"
+	q -c "DROP INDEX faces_e"
+done
+for r in $(seq "$RUNS"); do
+	[ "$r" -gt 1 ] && q -c "DROP INDEX faces_e"
+	ser="$ser $(time_ms "SET max_parallel_maintenance_workers = 0" "$create")"
+done
+pbuild=$(echo $par | tr ' ' '\n' | median)
+build=$(echo $ser | tr ' ' '\n' | median)
 size=$(q -c "SELECT pg_size_pretty(pg_relation_size('faces_e'))")
-echo "build: $(awk -v t="$build" 'BEGIN {printf "%.1f s", t / 1000}'), index size $size, table size $(q -c "SELECT pg_size_pretty(pg_relation_size('faces'))")"
+echo "build (serial): $(awk -v t="$build" 'BEGIN {printf "%.1f s", t / 1000}'), index size $size, table size $(q -c "SELECT pg_size_pretty(pg_relation_size('faces'))")"
+echo "build (parallel, $WORKERS workers + leader): $(awk -v t="$pbuild" 'BEGIN {printf "%.1f s", t / 1000}'), $(awk -v s="$build" -v p="$pbuild" 'BEGIN {printf "%.2fx", s / p}') the serial speed (median of $RUNS; ms serial:$ser, parallel:$par)"
 
 # Exact answers (and the exact scan's speed).
 for set in known unknown; do
