@@ -14,7 +14,7 @@
 # planner's row estimate is made stale on purpose) falls back to a serial
 # build that spills to disk, and the index still reaches every row.
 #
-# Environment: FACEID_TAP_ROWS, FACEID_TAP_EF_SEARCH (default 160),
+# Environment: FACEID_TAP_ROWS, FACEID_TAP_EF_SEARCH (default 40, the default),
 # FACEID_DESTDIR (a private `make install DESTDIR=...`, through Debian's
 # extension_destdir).
 use strict;
@@ -26,7 +26,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $rows = $ENV{FACEID_TAP_ROWS} || 100000;
-my $ef = $ENV{FACEID_TAP_EF_SEARCH} || 160;
+my $ef = $ENV{FACEID_TAP_EF_SEARCH} || 40;
 my $ident = int($rows / 10);
 
 my $dir = tempdir(CLEANUP => 1);
