@@ -626,6 +626,55 @@ mem_connect_islands(HnswBuildState *bs)
 }
 
 /*
+ * Link nb -> x (distance d) on level lev for mem_fix_inlinks: into a free
+ * slot, or in place of nb's most redundant neighbour among those that keep
+ * more than minin in-links.  Updates indeg; true if the link was added.
+ */
+static bool
+add_inlink(HnswBuildState *bs, uint32 nb, int lev, uint32 x, float4 d,
+		   int *indeg, int minin)
+{
+	BuildElement *n = elem(bs, nb);
+	int			slots = HnswLevelSlots(bs->m, lev);
+	uint32	   *nids = n->ids + HnswLevelStart(bs->m, lev);
+	float4	   *ndists = ElemDists(n, bs->m) + HnswLevelStart(bs->m, lev);
+	int			cnt = n->counts[lev];
+	float4	   *vecs[2 * HNSW_MAX_M];
+	float4		owndist[2 * HNSW_MAX_M];
+	int			pos[2 * HNSW_MAX_M];
+	int			ne = 0;
+	int			victim;
+
+	for (int k = 0; k < cnt; k++)
+		if (nids[k] == x)
+			return false;
+	if (cnt < slots)
+	{
+		nids[cnt] = x;
+		ndists[cnt] = d;
+		n->counts[lev] = cnt + 1;
+		indeg[x]++;
+		return true;
+	}
+	for (int k = 0; k < cnt; k++)
+	{
+		if (indeg[nids[k]] <= minin)
+			continue;
+		vecs[ne] = elem(bs, nids[k])->vec;
+		owndist[ne] = ndists[k];
+		pos[ne++] = k;
+	}
+	if (ne == 0)
+		return false;
+	victim = pos[hnsw_most_redundant(vecs, owndist, ne)];
+	indeg[nids[victim]]--;
+	nids[victim] = x;
+	ndists[victim] = d;
+	indeg[x]++;
+	return true;
+}
+
+/*
  * Give every element at least HnswMinInDegree in-links on each of its
  * levels.  Links added later prune older ones, and the elements inserted
  * first, whose neighbours all found nearer ones since, end up with no
@@ -670,49 +719,9 @@ mem_fix_inlinks(HnswBuildState *bs)
 			CHECK_FOR_INTERRUPTS();
 			ids = e->ids + HnswLevelStart(bs->m, lev);
 			for (int j = 0; j < e->counts[lev] && indeg[i] < minin; j++)
-			{
-				uint32		nb = ids[j];
-				BuildElement *n = elem(bs, nb);
-				int			slots = HnswLevelSlots(bs->m, lev);
-				uint32	   *nids = n->ids + HnswLevelStart(bs->m, lev);
-				float4	   *ndists = ElemDists(n, bs->m) + HnswLevelStart(bs->m, lev);
-				int			cnt = n->counts[lev];
-				float4	   *vecs[2 * HNSW_MAX_M];
-				float4		owndist[2 * HNSW_MAX_M];
-				int			pos[2 * HNSW_MAX_M];
-				int			ne = 0;
-				bool		has = false;
-				int			victim;
-
-				for (int k = 0; k < cnt; k++)
-					has |= (nids[k] == (uint32) i);
-				if (has)
-					continue;
-				if (cnt < slots)
-				{
-					nids[cnt] = (uint32) i;
-					ndists[cnt] = ElemDists(e, bs->m)[HnswLevelStart(bs->m, lev) + j];
-					n->counts[lev] = cnt + 1;
-					indeg[i]++;
-					continue;
-				}
-				for (int k = 0; k < cnt; k++)
-				{
-					if (indeg[nids[k]] <= minin)
-						continue;
-					vecs[ne] = elem(bs, nids[k])->vec;
-					owndist[ne] = ndists[k];
-					pos[ne++] = k;
-				}
-				if (ne == 0)
-					continue;
-				victim = pos[hnsw_most_redundant(vecs, owndist, ne)];
-				indeg[nids[victim]]--;
-				nids[victim] = (uint32) i;
-				ndists[victim] = ElemDists(e, bs->m)[HnswLevelStart(bs->m, lev) + j];
-				indeg[i]++;
-				fixed++;
-			}
+				fixed += add_inlink(bs, ids[j], lev, (uint32) i,
+									ElemDists(e, bs->m)[HnswLevelStart(bs->m, lev) + j],
+									indeg, minin);
 		}
 	}
 	elog(DEBUG1, "faceid_hnsw build: " INT64_FORMAT " links added for in-degree", fixed);
