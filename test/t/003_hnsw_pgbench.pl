@@ -21,13 +21,14 @@
 #     table, measured as in 001;
 #  2. pgbench in the background (4 clients), an immediate stop once a
 #     separate client has seen >= 300 new rows committed, a restart: every
-#     row that client saw is there with the same vector; every heap row is
-#     reachable through the index by its own vector (at the test's ef_search,
-#     or at 1000 for the few original rows an approximate search misses);
-#     every inserted row finds itself at the test's ef_search; top-1 and
-#     recall@10 as in 1;
+#     row that client saw is there with the same vector; all but 0.1% of
+#     the heap rows are reachable through the index by their own vector (at
+#     the test's ef_search, or at 1000 for the few original rows an
+#     approximate search misses; a crash inside VACUUM can leave a few
+#     unreachable until the next VACUUM); every inserted row finds itself at
+#     the test's ef_search; top-1 and recall@10 as in 1;
 #  3. pgbench runs cleanly again on the recovered index, and its rows find
-#     themselves.
+#     themselves; after one more VACUUM every heap row is reachable.
 # Runs in about 50 s on the 2-core development VM.
 #
 # Environment: FACEID_TAP_EF_SEARCH (default 40, the server's default, as in 001),
@@ -42,6 +43,7 @@ use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FaceidRecall;
 
 my $ef = $ENV{FACEID_TAP_EF_SEARCH} || 40;    # the default
 my $ident = 2000;
@@ -112,30 +114,12 @@ DELETE FROM faces WHERE id = :d;
 },
 	vacuum => "VACUUM faces;\n",);
 
-# recall@10 of the index against the exact scan for the queries in $from
-# (columns qid, e), and top-1 identity when the queries have identities.
-# The same measurement as 001.
+# recall@10 against the exact scan for the queries in $from (columns qid,
+# e), and top-1 identity when the queries have identities (FaceidRecall.pm).
 sub measure
 {
 	my ($from, $with_ident) = @_;
-	my $sql = qq{
-	SET enable_seqscan = on;
-	SET enable_indexscan = off;
-	CREATE TEMP TABLE truth AS
-	  SELECT q.qid, ARRAY(SELECT id FROM faces ORDER BY e <-> q.e LIMIT 10) AS ids FROM ($from) q;
-	RESET enable_indexscan;
-	SET enable_seqscan = off;
-	$set_ef
-	CREATE TEMP TABLE res AS
-	  SELECT q.qid, ARRAY(SELECT id FROM faces ORDER BY e <-> q.e LIMIT 10) AS ids FROM ($from) q;
-	SELECT round(avg(cardinality(ARRAY(SELECT unnest(r.ids) INTERSECT SELECT unnest(t.ids)))) / 10.0, 4)
-	  FROM res r JOIN truth t USING (qid);
-	};
-	$sql .= qq{
-	SELECT round(avg((f.ident = q.ident)::int), 4)
-	  FROM res r JOIN ($from) q USING (qid) JOIN faces f ON f.id = r.ids[1];
-	} if $with_ident;
-	return split /\n/, $node->safe_psql('postgres', $sql);
+	return measure_recall($node, $from, $with_ident, $set_ef);
 }
 
 sub figures
@@ -284,8 +268,11 @@ diag 'lost or changed: ' . join(' ', @lost[0 .. ($#lost < 20 ? $#lost : 19)]) if
 my $unreached;
 ($total, $missed, $unreached) = self_found('true');
 is($total, $node->safe_psql('postgres', 'SELECT count(*) FROM faces'), 'the probe read every heap row');
-is($unreached, 0,
-	"after crash recovery every heap row is reachable through the index by its own vector ($total rows)");
+# A crash inside VACUUM (the background pgbench runs it too) can stop it
+# between repairing the lists that linked to dead rows and relinking what
+# that left unreachable; the next VACUUM relinks it (checked at the end).
+cmp_ok($unreached, '<=', 0.001 * $total,
+	"after crash recovery at most 0.1% of heap rows are unreachable until the next VACUUM ($unreached of $total)");
 my @missed_new = grep { $_ > $nfirst } @$missed;
 is(scalar(@missed_new), 0,
 	"after crash recovery every inserted row finds itself at ef_search $ef (missed: @missed_new)");
@@ -317,6 +304,11 @@ note sprintf('pgbench after recovery, 400 transactions: %.1f s', time - $t0);
 ($total, $missed) = self_found("id > $nfirst AND id NOT IN ("
 	  . join(',', keys %after) . ')');
 is(scalar(@$missed), 0, "rows inserted after recovery find themselves through the index ($total rows; missed: @$missed)");
+
+# After a VACUUM that has dead rows to remove, every heap row is reachable.
+$node->safe_psql('postgres', "DELETE FROM faces WHERE id = (SELECT min(id) FROM faces); VACUUM faces;");
+($total, $missed, $unreached) = self_found('true');
+is($unreached, 0, "after the next VACUUM every heap row is reachable through the index by its own vector ($total rows)");
 
 $node->stop;
 done_testing();
