@@ -23,6 +23,7 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FaceidRecall;
 
 my $rows = $ENV{FACEID_TAP_ROWS} || 100000;
 my $ident = int($rows / 10);
@@ -68,30 +69,12 @@ like(
 	qr/Index Scan using faces_e/,
 	'the planner picks the index for ORDER BY <-> LIMIT');
 
-# recall@10 of the index against the exact scan for the queries in $from
-# (columns qid, e), and top-1 identity when the queries have identities.
+# recall@10 against the exact scan for the queries in $from (columns qid,
+# e), and top-1 identity when the queries have identities (FaceidRecall.pm).
 sub measure
 {
 	my ($from, $with_ident) = @_;
-	my $sql = qq{
-	SET enable_seqscan = on;
-	SET enable_indexscan = off;
-	CREATE TEMP TABLE truth AS
-	  SELECT q.qid, ARRAY(SELECT id FROM faces ORDER BY e <-> q.e LIMIT 10) AS ids FROM ($from) q;
-	RESET enable_indexscan;
-	SET enable_seqscan = off;
-	$set_ef
-	CREATE TEMP TABLE res AS
-	  SELECT q.qid, ARRAY(SELECT id FROM faces ORDER BY e <-> q.e LIMIT 10) AS ids FROM ($from) q;
-	SELECT round(avg(cardinality(ARRAY(SELECT unnest(r.ids) INTERSECT SELECT unnest(t.ids)))) / 10.0, 4)
-	  FROM res r JOIN truth t USING (qid);
-	};
-	$sql .= qq{
-	SELECT round(avg((f.ident = q.ident)::int), 4)
-	  FROM res r JOIN ($from) q USING (qid) JOIN faces f ON f.id = r.ids[1];
-	} if $with_ident;
-	my @out = split /\n/, $node->safe_psql('postgres', $sql);
-	return @out;
+	return measure_recall($node, $from, $with_ident, $set_ef);
 }
 
 # Run the three query sets and the reachability check.

@@ -1,0 +1,36 @@
+# Shared by the faceid_hnsw TAP tests: recall of the index against the
+# exact scan, and top-1 identity, for a set of face-like queries.
+package FaceidRecall;
+use strict;
+use warnings;
+use Exporter 'import';
+our @EXPORT = qw(measure_recall);
+
+# recall@10 of the index on table faces (id, ident, e) against the exact scan
+# for the queries of $from (columns qid, e, and ident when $with_ident), and
+# then, when $with_ident, the share of queries whose nearest row (by the
+# index) is of their identity.  $set_ef is SQL run before the index scans.
+sub measure_recall
+{
+	my ($node, $from, $with_ident, $set_ef) = @_;
+	my $sql = qq{
+	SET enable_seqscan = on;
+	SET enable_indexscan = off;
+	CREATE TEMP TABLE truth AS
+	  SELECT q.qid, ARRAY(SELECT id FROM faces ORDER BY e <-> q.e LIMIT 10) AS ids FROM ($from) q;
+	RESET enable_indexscan;
+	SET enable_seqscan = off;
+	$set_ef
+	CREATE TEMP TABLE res AS
+	  SELECT q.qid, ARRAY(SELECT id FROM faces ORDER BY e <-> q.e LIMIT 10) AS ids FROM ($from) q;
+	SELECT round(avg(cardinality(ARRAY(SELECT unnest(r.ids) INTERSECT SELECT unnest(t.ids)))) / 10.0, 4)
+	  FROM res r JOIN truth t USING (qid);
+	};
+	$sql .= qq{
+	SELECT round(avg((f.ident = q.ident)::int), 4)
+	  FROM res r JOIN ($from) q USING (qid) JOIN faces f ON f.id = r.ids[1];
+	} if $with_ident;
+	return split /\n/, $node->safe_psql('postgres', $sql);
+}
+
+1;
