@@ -246,6 +246,8 @@ extern int	hnsw_search_level(HnswGraph *g, const float4 *q,
 
 extern int	hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n,
 								  int maxm, bool *chosen);
+extern void hnsw_chosen_to_list(const HnswCandidate *cands, const bool *chosen,
+								int n, int slots, ItemPointerData *list);
 extern void hnsw_sort_candidates(HnswCandidate *c, float4 **v, int n,
 								 uint64 favoured, uint64 salt);
 extern int	hnsw_most_redundant(float4 **vecs, const float4 *owndist, int n);

@@ -253,19 +253,7 @@ compute_neighbor_list(HnswGraph *g, uint64 nb, const float4 *nbvec,
 		pfree(safe);
 	}
 	if (changed)
-	{
-		int			k = 0;
-
-		for (int i = 0; i < n; i++)
-			if (chosen[i])
-				{
-				ItemPointerSet(&newlist[k], HnswIdBlock(cands[i].id),
-							   HnswIdOffset(cands[i].id));
-				k++;
-			}
-		for (; k < slots; k++)
-			ItemPointerSetInvalid(&newlist[k]);
-	}
+		hnsw_chosen_to_list(cands, chosen, n, slots, newlist);
 done:
 	pfree(cands);
 	pfree(store);

@@ -443,6 +443,24 @@ hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n, int maxm,
 	return nkept;
 }
 
+/* Write the chosen candidates as a neighbour list of slots TIDs (the rest invalid). */
+void
+hnsw_chosen_to_list(const HnswCandidate *cands, const bool *chosen, int n,
+					int slots, ItemPointerData *list)
+{
+	int			k = 0;
+
+	for (int i = 0; i < n && k < slots; i++)
+		if (chosen[i])
+		{
+			ItemPointerSet(&list[k], HnswIdBlock(cands[i].id),
+						   HnswIdOffset(cands[i].id));
+			k++;
+		}
+	for (; k < slots; k++)
+		ItemPointerSetInvalid(&list[k]);
+}
+
 /* Does a sort before b: nearer first; on a tie the favoured id, then by id. */
 static inline bool
 cand_before(const HnswCandidate *a, const HnswCandidate *b, uint64 favoured,

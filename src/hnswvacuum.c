@@ -147,7 +147,6 @@ compute_repaired_list(HnswVacuumState *vs, uint64 self, const float4 *selfvec,
 	uint64	   *nbuf = palloc(sizeof(uint64) * slots);
 	HnswIdSet  *seen = hnsw_idset_create();
 	int			n = 0;
-	int			k = 0;
 
 	/* the live neighbours first, then what the dead ones linked to */
 	for (int pass = 0; pass < 2; pass++)
@@ -177,15 +176,7 @@ compute_repaired_list(HnswVacuumState *vs, uint64 self, const float4 *selfvec,
 
 	hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, self);
 	hnsw_select_neighbors(cands, vecs, n, slots, chosen);
-	for (int i = 0; i < n; i++)
-		if (chosen[i])
-			{
-			ItemPointerSet(&newlist[k], HnswIdBlock(cands[i].id),
-						   HnswIdOffset(cands[i].id));
-			k++;
-		}
-	for (; k < slots; k++)
-		ItemPointerSetInvalid(&newlist[k]);
+	hnsw_chosen_to_list(cands, chosen, n, slots, newlist);
 }
 
 /* Does a neighbour list link to a dead element? */
