@@ -39,6 +39,8 @@ $node->append_conf('postgresql.conf', qq{
 shared_buffers = 512MB
 maintenance_work_mem = 1GB
 max_parallel_workers_per_gather = 0
+# a serial, deterministic build: 004 compares the parallel graph with it
+max_parallel_maintenance_workers = 0
 jit = off
 });
 $node->append_conf('postgresql.conf', "extension_destdir = '$ENV{FACEID_DESTDIR}'")
