@@ -476,7 +476,8 @@ mem_insert(HnswBuildState *bs, uint32 qid)
 		LWLockAcquire(&gr->entryLock, LW_SHARED);
 		entryLevel = gr->entryLevel;
 		LWLockRelease(&gr->entryLock);
-		if (q->level > entryLevel)
+		/* while the graph is flat, any element may become the entry point */
+		if (q->level > entryLevel || entryLevel == 0)
 		{
 			LWLockAcquire(&gr->entryLock, LW_EXCLUSIVE);
 			exclusive = true;
@@ -513,8 +514,12 @@ mem_insert(HnswBuildState *bs, uint32 qid)
 			neps = nfound;
 	}
 
-	/* a tight cluster with no member above level 0 gets this one there */
-	if (q->level == 0 && entryLevel >= 1 &&
+	/*
+	 * A tight cluster with no member above level 0 gets this one there.  On
+	 * a flat graph (only while this insert may change the entry point) it
+	 * becomes the first element of level 1 and the entry point.
+	 */
+	if (q->level == 0 && (entryLevel >= 1 || exclusive || bs->locks == NULL) &&
 		mem_should_promote(bs, found, nfound))
 	{
 		BuildElement *p = mem_promote(bs, qid);
@@ -522,11 +527,14 @@ mem_insert(HnswBuildState *bs, uint32 qid)
 		if (p != NULL)
 		{
 			q = p;
-			nfound = hnsw_search_level(&bs->g, q->vec, &ep1, 1, 1,
-									   bs->efConstruction, found);
-			if (bs->locks)
-				nfound = mem_drop_self(found, nfound, qid);
-			mem_connect_level(bs, qid, 1, found, nfound);
+			if (entryLevel >= 1)
+			{
+				nfound = hnsw_search_level(&bs->g, q->vec, &ep1, 1, 1,
+										   bs->efConstruction, found);
+				if (bs->locks)
+					nfound = mem_drop_self(found, nfound, qid);
+				mem_connect_level(bs, qid, 1, found, nfound);
+			}
 		}
 	}
 
@@ -675,6 +683,91 @@ add_inlink(HnswBuildState *bs, uint32 nb, int lev, uint32 x, float4 d,
 }
 
 /*
+ * Choose again the neighbours of every element above level 0, from a search
+ * of the finished graph (and its current list), and link them back.  The
+ * elements inserted first chose theirs from a graph a fraction of the final
+ * size: far members, and in-links from places no search for them passes.
+ * The levels above 0 hold one element of about every cluster, so this is
+ * where a search decides which clusters level 0 looks at; they are small,
+ * so the pass costs a few percent of the build.
+ */
+static void
+mem_refine_upper(HnswBuildState *bs)
+{
+	BuildGraph *gr = bs->graph;
+	int64		nelems = pg_atomic_read_u64(&gr->nelems);
+	int			maxc = Min(bs->efConstruction + 2 * bs->m, HNSW_MAX_EF_CONSTRUCTION);
+	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (maxc + bs->efConstruction + 1));
+	float4	  **vecs = palloc(sizeof(float4 *) * (maxc + bs->efConstruction + 1));
+
+	for (int lev = gr->entryLevel; lev >= 1; lev--)
+	{
+		for (int64 i = 0; i < nelems; i++)
+		{
+			BuildElement *e = elem(bs, i);
+			uint32	   *ids;
+			uint64		ep;
+			int			n;
+			int			cnt;
+
+			if (e->level < lev || i == gr->entry)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			ep = hnsw_descend(&bs->g, e->vec, gr->entry, gr->entryLevel, lev);
+			n = hnsw_search_level(&bs->g, e->vec, &ep, 1, lev,
+								  bs->efConstruction, cands);
+			n = mem_drop_self(cands, n, (uint32) i);
+			ids = e->ids + HnswLevelStart(bs->m, lev);
+			cnt = e->counts[lev];
+			for (int j = 0; j < cnt && n < maxc; j++)
+			{
+				bool		dup = false;
+
+				for (int k = 0; k < n && !dup; k++)
+					dup = (cands[k].id == ids[j]);
+				if (dup)
+					continue;
+				cands[n].id = ids[j];
+				cands[n].dist = ElemDists(e, bs->m)[HnswLevelStart(bs->m, lev) + j];
+				n++;
+			}
+			n = Min(n, maxc);
+			for (int k = 0; k < n; k++)
+				vecs[k] = elem(bs, cands[k].id)->vec;
+			hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, (uint64) i);
+			mem_connect_level(bs, (uint32) i, lev, cands, n);
+		}
+	}
+	pfree(cands);
+	pfree(vecs);
+}
+
+/*
+ * Link element x from its nearest neighbours on level lev as the finished
+ * graph has them (a search), nearest first, until it has minin in-links;
+ * returns how many links were added.  An element's own list was chosen when
+ * it was inserted: for the first ones, from a much smaller graph, so its
+ * members are far from it and in-links from them lead no search there.
+ */
+static int
+mem_inlinks_from_search(HnswBuildState *bs, uint32 x, int lev, int *indeg,
+						int minin)
+{
+	BuildGraph *gr = bs->graph;
+	BuildElement *e = elem(bs, x);
+	uint64		ep = hnsw_descend(&bs->g, e->vec, gr->entry, gr->entryLevel, lev);
+	int			n = hnsw_search_level(&bs->g, e->vec, &ep, 1, lev,
+									  bs->efConstruction, bs->found);
+	int			added = 0;
+
+	for (int j = 0; j < n && indeg[x] < minin; j++)
+		if (bs->found[j].id != x)
+			added += add_inlink(bs, (uint32) bs->found[j].id, lev, x,
+								bs->found[j].dist, indeg, minin);
+	return added;
+}
+
+/*
  * Give every element at least HnswMinInDegree in-links on each of its
  * levels.  Links added later prune older ones, and the elements inserted
  * first, whose neighbours all found nearer ones since, end up with no
@@ -717,6 +810,8 @@ mem_fix_inlinks(HnswBuildState *bs)
 			if (e->level < lev || indeg[i] >= minin || i == gr->entry)
 				continue;
 			CHECK_FOR_INTERRUPTS();
+			if (lev >= 1)
+				fixed += mem_inlinks_from_search(bs, (uint32) i, lev, indeg, minin);
 			ids = e->ids + HnswLevelStart(bs->m, lev);
 			for (int j = 0; j < e->counts[lev] && indeg[i] < minin; j++)
 				fixed += add_inlink(bs, ids[j], lev, (uint32) i,
@@ -831,6 +926,7 @@ flush_graph(HnswBuildState *bs)
 
 	if (nelems == 0)
 		return;
+	mem_refine_upper(bs);
 	mem_fix_inlinks(bs);
 	mem_connect_islands(bs);
 #ifdef USE_ASSERT_CHECKING

@@ -451,14 +451,14 @@ hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
 	m = meta.m;					/* the layout's m, whatever reloptions say now */
 	level = hnsw_random_level(m, hnsw_max_level(m), u);
 	hnsw_disk_graph_init(&dg, index, m);
-	if (meta.entryLevel < 0 || level > meta.entryLevel)
+	/* while the graph is flat, any element may become the entry point */
+	if (meta.entryLevel <= 0 || level > meta.entryLevel)
 	{
 		UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
 		lockmode = ExclusiveLock;
 		LockPage(index, HNSW_UPDATE_LOCK, lockmode);
 		hnsw_read_meta(index, &meta);
 	}
-	newEntry = meta.entryLevel < 0 || level > meta.entryLevel;
 
 	for (int lev = 0; lev <= level; lev++)
 	{
@@ -489,20 +489,28 @@ hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
 				neps = nfound;
 		}
 
-		/* a tight cluster with no member above level 0 gets this one there */
-		if (level == 0 && meta.entryLevel >= 1 &&
-			disk_should_promote(index, found, nfound))
+		/*
+		 * A tight cluster with no member above level 0 gets this one there;
+		 * on a flat graph it becomes the first element of level 1 and the
+		 * entry point (we hold the exclusive lock then).
+		 */
+		if (level == 0 && disk_should_promote(index, found, nfound))
 		{
 			level = 1;
 			nbrs[1] = palloc(sizeof(uint64) * HnswLevelSlots(m, 1));
-			nfound = hnsw_search_level(&dg.g, vec, &ep1, 1, 1, efConstruction, found);
-			nnbrs[1] = choose_neighbors(&dg.g, found, nfound, HnswLevelSlots(m, 1),
-										nbrs[1]);
+			nnbrs[1] = 0;
+			if (meta.entryLevel >= 1)
+			{
+				nfound = hnsw_search_level(&dg.g, vec, &ep1, 1, 1, efConstruction, found);
+				nnbrs[1] = choose_neighbors(&dg.g, found, nfound, HnswLevelSlots(m, 1),
+											nbrs[1]);
+			}
 		}
 		pfree(found);
 		pfree(eps);
 	}
 
+	newEntry = meta.entryLevel < 0 || level > meta.entryLevel;
 	tup = form_element(vec, heaptid, m, level, nbrs, nnbrs, &size);
 	newid = store_element(index, tup, size, building);
 	pfree(tup);
