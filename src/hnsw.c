@@ -101,6 +101,8 @@ hnswbuildphasename(int64 phasenum)
 			return "loading tuples";
 		case HNSW_PHASE_WRITE:
 			return "writing graph";
+		case HNSW_PHASE_REFINE:
+			return "refining upper levels";
 		default:
 			return NULL;
 	}

@@ -76,6 +76,7 @@
 /* Sub-phases reported in pg_stat_progress_create_index. */
 #define HNSW_PHASE_LOAD			2
 #define HNSW_PHASE_WRITE		3
+#define HNSW_PHASE_REFINE		4
 
 /* GUCs */
 extern int	hnsw_ef_search;

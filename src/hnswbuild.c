@@ -79,6 +79,8 @@ typedef struct BuildGraph
 	LWLock		entryLock;		/* guards entry and entryLevel */
 	int64		entry;			/* -1: empty */
 	int			entryLevel;
+	bool		refined;		/* mem_refine_upper has run */
+	pg_atomic_uint64 refineNext;	/* parallel: next element to refine */
 } BuildGraph;
 
 /* Shared state of a parallel build, followed by the parallel heap scan */
@@ -90,6 +92,7 @@ typedef struct HnswBuildShared
 	int			m;
 	int			efConstruction;
 	pg_atomic_uint64 tuplesDone;	/* tuples added by all participants */
+	bool		refining;		/* workers: refine, do not scan */
 	pg_atomic_uint32 nfinished; /* workers done */
 	slock_t		mutex;			/* guards the sums below */
 	double		reltuples;		/* workers' heap tuples */
@@ -683,88 +686,86 @@ add_inlink(HnswBuildState *bs, uint32 nb, int lev, uint32 x, float4 d,
 }
 
 /*
- * Choose again the neighbours of every element above level 0, from a search
- * of the finished graph (and its current list), and link them back.  The
- * elements inserted first chose theirs from a graph a fraction of the final
- * size: far members, and in-links from places no search for them passes.
- * The levels above 0 hold one element of about every cluster, so this is
- * where a search decides which clusters level 0 looks at; they are small,
- * so the pass costs a few percent of the build.
+ * Choose again the neighbours of element x on each of its levels above 0,
+ * from a search of the finished graph (and its current list), and link them
+ * back.  The elements inserted first chose theirs from a graph a fraction of
+ * the final size: far members, and in-links from places no search for them
+ * passes.  The levels above 0 hold one element of about every cluster, so
+ * this is where a search decides which clusters level 0 looks at.  cands and
+ * vecs hold efConstruction + 2m + 1.
  */
 static void
-mem_refine_upper(HnswBuildState *bs)
-{
-	BuildGraph *gr = bs->graph;
-	int64		nelems = pg_atomic_read_u64(&gr->nelems);
-	int			maxc = Min(bs->efConstruction + 2 * bs->m, HNSW_MAX_EF_CONSTRUCTION);
-	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (maxc + bs->efConstruction + 1));
-	float4	  **vecs = palloc(sizeof(float4 *) * (maxc + bs->efConstruction + 1));
-
-	for (int lev = gr->entryLevel; lev >= 1; lev--)
-	{
-		for (int64 i = 0; i < nelems; i++)
-		{
-			BuildElement *e = elem(bs, i);
-			uint32	   *ids;
-			uint64		ep;
-			int			n;
-			int			cnt;
-
-			if (e->level < lev || i == gr->entry)
-				continue;
-			CHECK_FOR_INTERRUPTS();
-			ep = hnsw_descend(&bs->g, e->vec, gr->entry, gr->entryLevel, lev);
-			n = hnsw_search_level(&bs->g, e->vec, &ep, 1, lev,
-								  bs->efConstruction, cands);
-			n = mem_drop_self(cands, n, (uint32) i);
-			ids = e->ids + HnswLevelStart(bs->m, lev);
-			cnt = e->counts[lev];
-			for (int j = 0; j < cnt && n < maxc; j++)
-			{
-				bool		dup = false;
-
-				for (int k = 0; k < n && !dup; k++)
-					dup = (cands[k].id == ids[j]);
-				if (dup)
-					continue;
-				cands[n].id = ids[j];
-				cands[n].dist = ElemDists(e, bs->m)[HnswLevelStart(bs->m, lev) + j];
-				n++;
-			}
-			n = Min(n, maxc);
-			for (int k = 0; k < n; k++)
-				vecs[k] = elem(bs, cands[k].id)->vec;
-			hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, (uint64) i);
-			mem_connect_level(bs, (uint32) i, lev, cands, n);
-		}
-	}
-	pfree(cands);
-	pfree(vecs);
-}
-
-/*
- * Link element x from its nearest neighbours on level lev as the finished
- * graph has them (a search), nearest first, until it has minin in-links;
- * returns how many links were added.  An element's own list was chosen when
- * it was inserted: for the first ones, from a much smaller graph, so its
- * members are far from it and in-links from them lead no search there.
- */
-static int
-mem_inlinks_from_search(HnswBuildState *bs, uint32 x, int lev, int *indeg,
-						int minin)
+mem_refine_element(HnswBuildState *bs, uint32 x, HnswCandidate *cands,
+				   float4 **vecs)
 {
 	BuildGraph *gr = bs->graph;
 	BuildElement *e = elem(bs, x);
-	uint64		ep = hnsw_descend(&bs->g, e->vec, gr->entry, gr->entryLevel, lev);
-	int			n = hnsw_search_level(&bs->g, e->vec, &ep, 1, lev,
-									  bs->efConstruction, bs->found);
-	int			added = 0;
+	int			maxc = Min(bs->efConstruction + 2 * bs->m, HNSW_MAX_EF_CONSTRUCTION);
 
-	for (int j = 0; j < n && indeg[x] < minin; j++)
-		if (bs->found[j].id != x)
-			added += add_inlink(bs, (uint32) bs->found[j].id, lev, x,
-								bs->found[j].dist, indeg, minin);
-	return added;
+	for (int lev = e->level; lev >= 1; lev--)
+	{
+		int			start = HnswLevelStart(bs->m, lev);
+		uint64		ep = hnsw_descend(&bs->g, e->vec, gr->entry, gr->entryLevel, lev);
+		int			n = hnsw_search_level(&bs->g, e->vec, &ep, 1, lev,
+										  bs->efConstruction, cands);
+
+		n = mem_drop_self(cands, n, x);
+		elem_lock(bs, x, LW_SHARED);
+		for (int j = 0; j < e->counts[lev] && n < maxc; j++)
+		{
+			bool		dup = false;
+
+			for (int k = 0; k < n && !dup; k++)
+				dup = (cands[k].id == e->ids[start + j]);
+			if (dup)
+				continue;
+			cands[n].id = e->ids[start + j];
+			cands[n].dist = ElemDists(e, bs->m)[start + j];
+			n++;
+		}
+		elem_unlock(bs, x);
+		n = Min(n, maxc);
+		for (int k = 0; k < n; k++)
+			vecs[k] = elem(bs, cands[k].id)->vec;
+		hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, (uint64) x);
+		mem_connect_level(bs, x, lev, cands, n);
+	}
+}
+
+/*
+ * mem_refine_element for every element above level 0 but the entry point:
+ * all of them, or in a parallel build those this participant takes from
+ * the shared counter next, a chunk at a time.
+ */
+static void
+mem_refine_upper(HnswBuildState *bs, pg_atomic_uint64 *next)
+{
+	BuildGraph *gr = bs->graph;
+	uint64		nelems = pg_atomic_read_u64(&gr->nelems);
+	Size		sz = bs->efConstruction + 2 * bs->m + 1;
+	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * sz);
+	float4	  **vecs = palloc(sizeof(float4 *) * sz);
+	uint64		from = 0;
+
+	for (;;)
+	{
+		uint64		chunk = next ? pg_atomic_fetch_add_u64(next, 64) : from;
+		uint64		to = next ? Min(chunk + 64, nelems) : nelems;
+
+		if (chunk >= nelems)
+			break;
+		for (uint64 i = chunk; i < to; i++)
+		{
+			if (elem(bs, i)->level == 0 || (int64) i == gr->entry)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			mem_refine_element(bs, (uint32) i, cands, vecs);
+		}
+		from = to;
+	}
+	pfree(cands);
+	pfree(vecs);
+	elog(DEBUG1, "faceid_hnsw build: upper levels refined%s", next ? " (this participant's share)" : "");
 }
 
 /*
@@ -810,8 +811,6 @@ mem_fix_inlinks(HnswBuildState *bs)
 			if (e->level < lev || indeg[i] >= minin || i == gr->entry)
 				continue;
 			CHECK_FOR_INTERRUPTS();
-			if (lev >= 1)
-				fixed += mem_inlinks_from_search(bs, (uint32) i, lev, indeg, minin);
 			ids = e->ids + HnswLevelStart(bs->m, lev);
 			for (int j = 0; j < e->counts[lev] && indeg[i] < minin; j++)
 				fixed += add_inlink(bs, ids[j], lev, (uint32) i,
@@ -926,7 +925,11 @@ flush_graph(HnswBuildState *bs)
 
 	if (nelems == 0)
 		return;
-	mem_refine_upper(bs);
+	if (!bs->graph->refined)
+	{
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_REFINE);
+		mem_refine_upper(bs, NULL);
+	}
 	mem_fix_inlinks(bs);
 	mem_connect_islands(bs);
 #ifdef USE_ASSERT_CHECKING
@@ -1154,6 +1157,8 @@ serial_graph_init(HnswBuildState *bs)
 	pg_atomic_init_u32(&gr->full, 0);
 	gr->entry = -1;
 	gr->entryLevel = -1;
+	gr->refined = false;
+	pg_atomic_init_u64(&gr->refineNext, 0);
 	bs->graph = gr;
 	bs->arena = palloc_extended(gr->arenaSize, MCXT_ALLOC_HUGE);
 	bs->offsets = palloc(sizeof(uint64) * gr->capacity);
@@ -1304,6 +1309,27 @@ wait_for_workers(HnswBuildState *bs, ParallelContext *pcxt)
 }
 
 /*
+ * The second phase of a parallel build: workers launched again, and the
+ * leader, refine the upper levels together (mem_refine_upper), taking
+ * elements from a shared counter.
+ */
+static void
+refine_parallel(HnswBuildState *bs, ParallelContext *pcxt)
+{
+	BuildGraph *gr = bs->graph;
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_REFINE);
+	bs->shared->refining = true;
+	pg_atomic_write_u32(&bs->shared->nfinished, 0);
+	pg_atomic_write_u64(&gr->refineNext, 0);
+	ReinitializeParallelDSM(pcxt);
+	LaunchParallelWorkers(pcxt);
+	mem_refine_upper(bs, &gr->refineNext);
+	wait_for_workers(bs, pcxt);
+	gr->refined = true;
+}
+
+/*
  * Build with nworkers workers and the leader; false if the graph did not
  * fit (nothing is written then) or no parallel context could be set up.
  */
@@ -1364,6 +1390,7 @@ build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 	shared->heaprelid = RelationGetRelid(bs->heap);
 	shared->indexrelid = RelationGetRelid(bs->index);
 	shared->isconcurrent = indexInfo->ii_Concurrent;
+	shared->refining = false;
 	shared->m = bs->m;
 	shared->efConstruction = bs->efConstruction;
 	pg_atomic_init_u64(&shared->tuplesDone, 0);
@@ -1384,6 +1411,8 @@ build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 	LWLockInitialize(&gr->entryLock, gr->tranche);
 	gr->entry = -1;
 	gr->entryLevel = -1;
+	gr->refined = false;
+	pg_atomic_init_u64(&gr->refineNext, 0);
 	for (int i = 0; i < HNSW_BUILD_LOCKS; i++)
 		LWLockInitialize((LWLock *) ((char *) gr + locksOff) + i, gr->tranche);
 	shm_toc_insert(pcxt->toc, HNSW_KEY_GRAPH, gr);
@@ -1416,6 +1445,7 @@ build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 	full = pg_atomic_read_u32(&gr->full) != 0;
 	if (!full)
 	{
+		refine_parallel(bs, pcxt);
 		/* from here on the leader is alone: no locking */
 		bs->locks = NULL;
 		flush_graph(bs);
@@ -1488,9 +1518,17 @@ hnsw_parallel_build_main(dsm_segment *seg, shm_toc *toc)
 	bs.shared = shared;
 	graph_attach(&bs, shm_toc_lookup(toc, HNSW_KEY_GRAPH, false));
 
-	scan = table_beginscan_parallel(heap, SharedScan(shared));
-	reltuples = table_index_build_scan(heap, index, indexInfo, true, false,
-									   build_callback, (void *) &bs, scan);
+	if (shared->refining)
+	{
+		mem_refine_upper(&bs, &bs.graph->refineNext);
+		reltuples = 0;
+	}
+	else
+	{
+		scan = table_beginscan_parallel(heap, SharedScan(shared));
+		reltuples = table_index_build_scan(heap, index, indexInfo, true, false,
+										   build_callback, (void *) &bs, scan);
+	}
 
 	SpinLockAcquire(&shared->mutex);
 	shared->reltuples += reltuples;
