@@ -62,16 +62,17 @@
 
 /*
  * After the build, every element has at least this many in-links on each of
- * its levels (see mem_fix_inlinks): 3/8 of the level's slots.  The repair
- * replaces some of the heuristic's links, which costs unknown faces some of
- * their nearest strangers, mostly through level 0.  On 300k face-like rows
- * at ef_search 40: no repair, top-1 identity 0.930 and recall@10 of unknown
- * people 0.54; this, 0.973 and 0.34; 1/4 on level 0, 0.972 and 0.48 (and
- * 0.874 instead of 0.802 top-1 on 1M rows), but recall@10 of rows after a
- * parallel build of 80k rows then fell to 0.988 (0.993 with 3/8), under the
- * 0.99 the tests ask for.
+ * its levels (see mem_fix_inlinks): 3/8 of the slots above level 0, 1/4 on
+ * level 0.  The repair replaces some of the heuristic's links, which costs
+ * unknown faces some of their nearest strangers, mostly through level 0.
+ * With the upper levels refined after the build (mem_refine_upper), on 1M
+ * face-like rows at ef_search 40, level 0 at 3/8: top-1 identity 0.850 and
+ * recall@10 of unknown people 0.18; 1/4: 0.908 and 0.27; 1/8: 0.882 and
+ * 0.31.  (Before the refine pass, 1/4 left some of the clusters inserted
+ * first unreachable: recall@10 of rows 0.988 on 80k rows.)
  */
-#define HnswMinInDegree(m, lev)		(3 * HnswLevelSlots(m, lev) / 8)
+#define HnswMinInDegree(m, lev) \
+	((lev) == 0 ? HnswLevelSlots(m, lev) / 4 : 3 * HnswLevelSlots(m, lev) / 8)
 
 /* Sub-phases reported in pg_stat_progress_create_index. */
 #define HNSW_PHASE_LOAD			2

@@ -88,8 +88,10 @@ sub check_phase
 	cmp_ok($top1, '>=', 0.99, "$phase: top-1 identity of new photos of enrolled people ($top1)");
 	note "$phase: recall\@10 for new photos of enrolled people: $rec_known";
 
+	# 1,000 queries: a miss costs the sample 0.001, so the 0.99 asked for is
+	# a rate, not the luck of a few draws
 	my ($rec_rows) = measure(
-		"SELECT id AS qid, e FROM faces WHERE id % " . int($rows / 200) . " = 1", 0);
+		"SELECT id AS qid, e FROM faces WHERE id % " . int($rows / 1000) . " = 1", 0);
 	cmp_ok($rec_rows, '>=', 0.99, "$phase: recall\@10 of queries that are rows ($rec_rows)");
 
 	my ($rec_unknown) = measure("SELECT qid, e FROM unknown", 0);
