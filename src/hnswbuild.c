@@ -316,44 +316,66 @@ mem_link_back(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 	return linked;
 }
 
+/*
+ * Link nb -> x (distance d) on level lev: into a free slot, or in place of
+ * nb's most redundant neighbour.  With indeg (in-link counts, kept up to
+ * date), only a neighbour that keeps more than minin in-links may go.
+ * Call with nb locked; true if the link was added.
+ */
+static bool
+mem_add_link(HnswBuildState *bs, uint32 nb, int lev, uint32 x, float4 d,
+			 int *indeg, int minin)
+{
+	BuildElement *n = elem(bs, nb);
+	int			slots = HnswLevelSlots(bs->m, lev);
+	uint32	   *nids = n->ids + HnswLevelStart(bs->m, lev);
+	float4	   *ndists = ElemDists(n, bs->m) + HnswLevelStart(bs->m, lev);
+	int			cnt = n->counts[lev];
+	float4	   *vecs[2 * HNSW_MAX_M];
+	float4		owndist[2 * HNSW_MAX_M];
+	int			pos[2 * HNSW_MAX_M];
+	int			ne = 0;
+	int			victim;
+
+	for (int k = 0; k < cnt; k++)
+		if (nids[k] == x)
+			return false;
+	if (cnt < slots)
+	{
+		nids[cnt] = x;
+		ndists[cnt] = d;
+		n->counts[lev] = cnt + 1;
+		if (indeg)
+			indeg[x]++;
+		return true;
+	}
+	for (int k = 0; k < cnt; k++)
+	{
+		if (indeg && indeg[nids[k]] <= minin)
+			continue;
+		vecs[ne] = elem(bs, nids[k])->vec;
+		owndist[ne] = ndists[k];
+		pos[ne++] = k;
+	}
+	if (ne == 0)
+		return false;
+	victim = pos[hnsw_most_redundant(vecs, owndist, ne)];
+	if (indeg)
+	{
+		indeg[nids[victim]]--;
+		indeg[x]++;
+	}
+	nids[victim] = x;
+	ndists[victim] = d;
+	return true;
+}
+
 /* Force the link nb -> q, giving up nb's most redundant neighbour. */
 static void
 mem_force_link(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 {
-	BuildElement *e;
-	int			slots = HnswLevelSlots(bs->m, lev);
-	uint32	   *ids;
-	float4	   *dists;
-	int			n;
-	float4	   *vecs[2 * HNSW_MAX_M];
-	int			victim;
-
 	elem_lock(bs, nb, LW_EXCLUSIVE);
-	e = elem(bs, nb);
-	ids = e->ids + HnswLevelStart(bs->m, lev);
-	dists = ElemDists(e, bs->m) + HnswLevelStart(bs->m, lev);
-	n = e->counts[lev];
-	for (int i = 0; i < n; i++)
-	{
-		if (ids[i] == q)
-		{
-			elem_unlock(bs, nb);
-			return;
-		}
-	}
-	if (n < slots)
-	{
-		ids[n] = q;
-		dists[n] = d;
-		e->counts[lev] = n + 1;
-		elem_unlock(bs, nb);
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		vecs[i] = elem(bs, ids[i])->vec;
-	victim = hnsw_most_redundant(vecs, dists, n);
-	ids[victim] = q;
-	dists[victim] = d;
+	(void) mem_add_link(bs, nb, lev, q, d, NULL, 0);
 	elem_unlock(bs, nb);
 }
 
@@ -637,55 +659,6 @@ mem_connect_islands(HnswBuildState *bs)
 }
 
 /*
- * Link nb -> x (distance d) on level lev for mem_fix_inlinks: into a free
- * slot, or in place of nb's most redundant neighbour among those that keep
- * more than minin in-links.  Updates indeg; true if the link was added.
- */
-static bool
-add_inlink(HnswBuildState *bs, uint32 nb, int lev, uint32 x, float4 d,
-		   int *indeg, int minin)
-{
-	BuildElement *n = elem(bs, nb);
-	int			slots = HnswLevelSlots(bs->m, lev);
-	uint32	   *nids = n->ids + HnswLevelStart(bs->m, lev);
-	float4	   *ndists = ElemDists(n, bs->m) + HnswLevelStart(bs->m, lev);
-	int			cnt = n->counts[lev];
-	float4	   *vecs[2 * HNSW_MAX_M];
-	float4		owndist[2 * HNSW_MAX_M];
-	int			pos[2 * HNSW_MAX_M];
-	int			ne = 0;
-	int			victim;
-
-	for (int k = 0; k < cnt; k++)
-		if (nids[k] == x)
-			return false;
-	if (cnt < slots)
-	{
-		nids[cnt] = x;
-		ndists[cnt] = d;
-		n->counts[lev] = cnt + 1;
-		indeg[x]++;
-		return true;
-	}
-	for (int k = 0; k < cnt; k++)
-	{
-		if (indeg[nids[k]] <= minin)
-			continue;
-		vecs[ne] = elem(bs, nids[k])->vec;
-		owndist[ne] = ndists[k];
-		pos[ne++] = k;
-	}
-	if (ne == 0)
-		return false;
-	victim = pos[hnsw_most_redundant(vecs, owndist, ne)];
-	indeg[nids[victim]]--;
-	nids[victim] = x;
-	ndists[victim] = d;
-	indeg[x]++;
-	return true;
-}
-
-/*
  * Choose again the neighbours of element x on each of its levels above 0,
  * from a search of the finished graph (and its current list), and link them
  * back.  The elements inserted first chose theirs from a graph a fraction of
@@ -745,23 +718,19 @@ mem_refine_upper(HnswBuildState *bs, pg_atomic_uint64 *next)
 	Size		sz = bs->efConstruction + 2 * bs->m + 1;
 	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * sz);
 	float4	  **vecs = palloc(sizeof(float4 *) * sz);
-	uint64		from = 0;
+	pg_atomic_uint64 all;		/* a serial build's own counter */
+	uint64		chunk;
 
-	for (;;)
+	pg_atomic_init_u64(&all, 0);
+	while ((chunk = pg_atomic_fetch_add_u64(next ? next : &all, 64)) < nelems)
 	{
-		uint64		chunk = next ? pg_atomic_fetch_add_u64(next, 64) : from;
-		uint64		to = next ? Min(chunk + 64, nelems) : nelems;
-
-		if (chunk >= nelems)
-			break;
-		for (uint64 i = chunk; i < to; i++)
+		for (uint64 i = chunk; i < Min(chunk + 64, nelems); i++)
 		{
 			if (elem(bs, i)->level == 0 || (int64) i == gr->entry)
 				continue;
 			CHECK_FOR_INTERRUPTS();
 			mem_refine_element(bs, (uint32) i, cands, vecs);
 		}
-		from = to;
 	}
 	pfree(cands);
 	pfree(vecs);
@@ -813,9 +782,9 @@ mem_fix_inlinks(HnswBuildState *bs)
 			CHECK_FOR_INTERRUPTS();
 			ids = e->ids + HnswLevelStart(bs->m, lev);
 			for (int j = 0; j < e->counts[lev] && indeg[i] < minin; j++)
-				fixed += add_inlink(bs, ids[j], lev, (uint32) i,
-									ElemDists(e, bs->m)[HnswLevelStart(bs->m, lev) + j],
-									indeg, minin);
+				fixed += mem_add_link(bs, ids[j], lev, (uint32) i,
+									  ElemDists(e, bs->m)[HnswLevelStart(bs->m, lev) + j],
+									  indeg, minin);
 		}
 	}
 	elog(DEBUG1, "faceid_hnsw build: " INT64_FORMAT " links added for in-degree", fixed);
