@@ -10,10 +10,23 @@
 # runs 1:1 verifications.  People come from ../shared/faces (faceapi_bbt and
 # face_recognition_examples) when present, else from the npm package's demo
 # photos.  A second run reuses the build.
+#
+#   bash test/demo.sh --web
+# does the same set-up and enrolment, then serves the web demo
+# (test/web/server.py) on http://127.0.0.1:8434/ (FACEID_WEB_PORT) until
+# Ctrl-C, which also removes the cluster.  With FACEID_DEMO_INSIDE=1 the
+# script skips set-up, build and pg_virtualenv and uses the cluster that the
+# libpq environment names (the browser test, test/web/run_test.sh, does).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 SHARED="${FACEID_SHARED:-$ROOT/../shared}"
+WEB=""
+case "${1:-}" in
+	"") ;;
+	--web) WEB=1 ;;
+	*) echo "usage: bash test/demo.sh [--web]" >&2; exit 2 ;;
+esac
 
 if [ -z "${FACEID_DEMO_INSIDE:-}" ]; then
 	bash test/setup.sh
@@ -23,7 +36,7 @@ if [ -z "${FACEID_DEMO_INSIDE:-}" ]; then
 	$SUDO make -s install
 	export FACEID_DEMO_INSIDE=1
 	export PGPORT="${FACEID_DEMO_PORT:-55434}"
-	exec pg_virtualenv -t -v 15 bash "$0"
+	exec pg_virtualenv -t -v 15 bash "$0" "$@"
 fi
 
 DATA="$(mktemp -d)"
@@ -83,7 +96,16 @@ SELECT name || '#' || f.face, file, f.embedding
 FROM people p, face_embed_all(p.photo) f WHERE p.embedding IS NOT NULL AND f.face > 1
   AND (SELECT count(*) FROM face_detect(p.photo)) > 1;
 SELECT name, file, embedding IS NOT NULL AS face_found FROM people ORDER BY id;
+SQL
 
+if [ -n "$WEB" ]; then
+	rm -rf "$DATA"
+	echo
+	echo "== 3. The web demo: open the address below; Ctrl-C stops it and removes the cluster"
+	exec /usr/bin/python3 "$ROOT/test/web/server.py" --port "${FACEID_WEB_PORT:-8434}"
+fi
+
+psql -X -q -v ON_ERROR_STOP=1 -P pager=off <<SQL
 \echo
 \echo '== 3. Recognition (1:K): the nearest enrolled person, or "unknown" beyond faceid.match_threshold'
 SHOW faceid.match_threshold;

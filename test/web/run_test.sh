@@ -1,0 +1,28 @@
+#!/bin/bash
+# The browser test of the web demo (a suite of test/run_all.sh):
+#   bash test/web/run_test.sh
+# Installs playwright-core (the version pinned in package-lock.json) into
+# test/web/node_modules, then, on a throw-away cluster (pg_virtualenv, PGPORT),
+# runs test_web.js: it starts `test/demo.sh --web` on port FACEID_WEB_PORT
+# (default 8432) and drives Debian's headless chromium through the page.
+# Screenshots and the demo's log go to test/web/out/.  Prints SKIP and
+# succeeds when /usr/bin/chromium is absent (test/setup.sh installs it).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+cd "$HERE"
+
+if [ ! -x /usr/bin/chromium ]; then
+	echo "SKIP: browser test of the web demo: /usr/bin/chromium is not installed (test/setup.sh could not install Debian's chromium)"
+	exit 0
+fi
+if [ ! -f ../../build/faceid_sample1.jpg ]; then
+	echo "the sample photos are missing: build faceid first (make)" >&2
+	exit 1
+fi
+
+# playwright-core only drives a browser; never let it download one
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+npm ci --no-audit --no-fund --loglevel=error
+export FACEID_WEB_PORT="${FACEID_WEB_PORT:-8432}"
+mkdir -p out
+pg_virtualenv -t -v 15 node test_web.js
