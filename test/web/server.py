@@ -18,6 +18,7 @@ and everything lives in the database.
                                 chosen face's crop); INSERT, the trigger encodes
     GET  /api/people            the enrolled rows (JSON)
     GET  /api/people/ID/photo   one enrolled photo (a thumbnail)
+    DELETE /api/people/ID       remove one enrolled row
 
 Errors come back as JSON {"error", "sqlstate", ...} carrying the database's
 own message.  POST bodies must be application/octet-stream (a cross-site
@@ -159,6 +160,13 @@ def people(conn):
                             "has_face": r[4]} for r in cur.fetchall()]}
 
 
+# Remove one enrolled row; False when there was none.
+def remove_person(conn, pid):
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM people WHERE id = %s", (pid,))
+        return cur.rowcount == 1
+
+
 # One enrolled photo's bytes, or None.
 def person_photo(conn, pid):
     with conn.cursor() as cur:
@@ -191,6 +199,10 @@ class Handler(BaseHTTPRequestHandler):
     # POST: analyse or enrol a photo.
     def do_POST(self):
         self.dispatch(self.route_post)
+
+    # DELETE: remove an enrolled row (a method no cross-site form can send).
+    def do_DELETE(self):
+        self.dispatch(self.route_delete)
 
     # Run a route; turn its errors (the database's included) into JSON answers.
     def dispatch(self, route):
@@ -225,6 +237,9 @@ class Handler(BaseHTTPRequestHandler):
             with open(os.path.join(STATIC, name), "rb") as f:
                 self.send_bytes(HTTPStatus.OK, f.read(), ctype)
             return
+        if url.path == "/favicon.ico":
+            self.send_bytes(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
+            return
         if url.path == "/api/people":
             with self.connect() as conn:
                 self.send_json(HTTPStatus.OK, people(conn))
@@ -238,6 +253,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_bytes(HTTPStatus.OK, data, image_type(data))
             return
         raise ApiError(HTTPStatus.NOT_FOUND, "not found: %s" % url.path)
+
+    # The DELETE route.
+    def route_delete(self, url):
+        m = re.fullmatch(r"/api/people/([0-9]{1,9})", url.path)
+        if not m:
+            raise ApiError(HTTPStatus.NOT_FOUND, "not found: %s" % url.path)
+        with self.connect() as conn:
+            if not remove_person(conn, int(m.group(1))):
+                raise ApiError(HTTPStatus.NOT_FOUND, "no enrolled row %s" % m.group(1))
+        self.send_json(HTTPStatus.OK, {"removed": int(m.group(1))})
 
     # The POST routes.
     def route_post(self, url):

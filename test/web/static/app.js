@@ -218,6 +218,25 @@ async function enrol(event) {
   await analyze(state.file);
 }
 
+// Remove an enrolled row, then refresh the list and the photo's names.
+async function removePerson(p) {
+  showError(null);
+  setStatus('Removing ' + p.name + ' …', 'busy');
+  let doc;
+  try {
+    const res = await fetch('/api/people/' + p.id, { method: 'DELETE' });
+    doc = await res.json();
+    if (!res.ok) throw doc;
+  } catch (err) {
+    showError(err.error ? err : { error: String(err) });
+    setStatus('Removing ' + p.name + ' failed.', 'error');
+    return;
+  }
+  await loadPeople();
+  if (state.file && state.faces.length) await analyze(state.file);
+  else setStatus('Removed ' + p.name + '.', 'done');
+}
+
 // Fetch the enrolled rows and show them with their photos as thumbnails.
 async function loadPeople() {
   const list = $('people');
@@ -249,7 +268,13 @@ async function loadPeople() {
     const name = document.createElement('span');
     name.className = 'name';
     name.textContent = p.name;
-    li.append(pic, name);
+    const remove = document.createElement('button');
+    remove.className = 'remove';
+    remove.type = 'button';
+    remove.title = 'remove this row from the table';
+    remove.textContent = '×';
+    remove.addEventListener('click', () => removePerson(p));
+    li.append(pic, name, remove);
     if (!p.has_face) {
       const warn = document.createElement('small');
       warn.className = 'warn';
