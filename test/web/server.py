@@ -191,6 +191,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server_version = "faceid-web"
     protocol_version = "HTTP/1.1"
+    timeout = 120  # seconds a socket may stay silent (idle keep-alive, a stalled upload)
 
     # GET: the page, the people list, an enrolled photo.
     def do_GET(self):
@@ -283,9 +284,10 @@ class Handler(BaseHTTPRequestHandler):
     def enrol_name(self, url):
         names = urllib.parse.parse_qs(url.query).get("name", [])
         name = names[0].strip() if len(names) == 1 else ""
-        if not name or len(name) > MAX_NAME:
+        if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
             self.close_connection = True
-            raise ApiError(HTTPStatus.BAD_REQUEST, "type a name of 1 to %d characters" % MAX_NAME)
+            raise ApiError(HTTPStatus.BAD_REQUEST,
+                           "type a name of 1 to %d characters, without control characters" % MAX_NAME)
         return name
 
     # The request body: application/octet-stream, with a length, within the limit.
