@@ -352,23 +352,28 @@ def main():
                     help="statement_timeout of each query, in seconds (default 120)")
     ap.add_argument("--quiet", action="store_true", help="do not log each request")
     args = ap.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    server.max_bytes = args.max_bytes
-    server.timeout_s = args.timeout
     if args.quiet:
         Handler.log_message = lambda *a: None
-    print("faceid web demo: http://127.0.0.1:%d/  (Ctrl-C stops it)" % server.server_address[1], flush=True)
     # Ctrl-C and SIGTERM end the server cleanly (exit 0), even when started
     # with SIGINT ignored (a background job of a script)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    server = None
     try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+        server.daemon_threads = True
+        server.max_bytes = args.max_bytes
+        server.timeout_s = args.timeout
+        print("faceid web demo: http://127.0.0.1:%d/  (Ctrl-C stops it)" % server.server_address[1], flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        print("\nfaceid web demo: stopped", flush=True)
+    except OSError as e:
+        sys.exit("faceid web demo: cannot listen on 127.0.0.1:%d: %s (choose another port with "
+                 "FACEID_WEB_PORT or --port)" % (args.port, e.strerror or e))
     finally:
-        server.server_close()
+        if server is not None:
+            server.server_close()
 
 
 if __name__ == "__main__":
