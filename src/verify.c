@@ -40,9 +40,9 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "core/blas.h"
-#include "embedding.h"
-#include "faceid_engine.h"
+#include "core/nn/blas.h"
+#include "type_embedding.h"
+#include "engine.h"
 
 #define VERIFY_NPARAM		(FI_DIM + 1)	/* 128 weights, then the bias */
 #define VERIFY_TABLE		"faceid_verifier"

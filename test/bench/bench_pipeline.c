@@ -6,11 +6,11 @@
  *	  faces of sample1.jpg (1920x1280) with the default options.
  *	  Usage: bench_pipeline [runs]   (env FACEID_SHARED, FACEID_WEIGHTS)
  */
-#include "landmarks.h"
-#include "pipeline.h"
-#include "ssd.h"
+#include "models/landmarks.h"
+#include "face/pipeline.h"
+#include "models/ssd.h"
 #include "testutil.h"
-#include "tinyface.h"
+#include "models/tinyface.h"
 
 #include <math.h>
 

@@ -9,9 +9,9 @@
  *	  Env: FACEID_WEIGHTS (default <repo>/build/faceid_weights.bin).
  *	  The kernel set follows OPENBLAS_CORETYPE (unset = faceid's cpuid pick).
  */
-#include "blas.h"
-#include "model.h"
-#include "recognition.h"
+#include "nn/blas.h"
+#include "nn/model.h"
+#include "models/recognition.h"
 
 #include <immintrin.h>
 #include <limits.h>

@@ -18,7 +18,7 @@
  *	  --assert: exit 1 unless DevTest >= 98.0% (calibrated, similarity),
  *	  no face on plain, recall >= 0.9.
  */
-#include "pipeline.h"
+#include "face/pipeline.h"
 #include "testutil.h"
 
 #include <dirent.h>

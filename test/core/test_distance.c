@@ -3,7 +3,7 @@
  *	  Every distance implementation returns the same bits, and the value is
  *	  the squared Euclidean distance.
  */
-#include "distance.h"
+#include "embedding/distance.h"
 
 #include <math.h>
 #include <stdio.h>

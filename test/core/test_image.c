@@ -1,6 +1,6 @@
 /*
  * test_image.c
- *	  Unit tests of the image decoder (src/core/image.c).
+ *	  Unit tests of the image decoder (src/core/image/).
  *
  * Every fixture is generated here with libjpeg / libpng from synthetic
  * pixels, then patched where a test needs broken bytes; no binary fixture is
@@ -10,7 +10,7 @@
  *
  *	  make -C test/core test_image.bin && ./test/core/test_image.bin
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <dirent.h>
 #include <limits.h>

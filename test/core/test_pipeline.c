@@ -12,7 +12,7 @@
  *	  similarity alignment, the retry on a frame-filling face, many faces.
  */
 #include "minijson.h"
-#include "pipeline.h"
+#include "face/pipeline.h"
 #include "testutil.h"
 
 #include <dirent.h>

@@ -10,12 +10,12 @@
  *	  <repo>/build/faceid_weights.bin, made by src/tools/fetch_weights.sh +
  *	  src/tools/convert_weights.js).
  */
-#include "blas.h"
-#include "gemm_small.h"
-#include "layers.h"
-#include "model.h"
-#include "preprocess.h"
-#include "recognition.h"
+#include "nn/blas.h"
+#include "nn/gemm_small.h"
+#include "nn/layers.h"
+#include "nn/model.h"
+#include "image/preprocess.h"
+#include "models/recognition.h"
 
 #include <limits.h>
 #include <math.h>

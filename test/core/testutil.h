@@ -10,8 +10,8 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 #include "fi_core.h"
-#include "image.h"
-#include "model.h"
+#include "image/image.h"
+#include "nn/model.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  *	  test can feed exact pixels to face_embed_crop through COPY or a query.
  *	    tool_crop_png.bin IMAGE X Y W H      (W or H 0 = whole image)
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <png.h>
 #include <stdio.h>

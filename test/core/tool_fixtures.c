@@ -14,7 +14,7 @@
  *	    make -C test/core tools
  *	    test/core/tool_fixtures.bin build/faceid_sample1.jpg 700 350 460 430 3 test/data
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <stdio.h>
 #include <stdlib.h>

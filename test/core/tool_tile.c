@@ -8,7 +8,7 @@
  *	  e.g. (face 1 of the first demo photo, 64 times, 1224x1144):
  *	    tool_tile.bin build/faceid_sample1.jpg 700 350 460 430 3 8 8 /tmp/tiled.jpg
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "fi_image.h"
+#include "image/fi_image.h"
 
 /* Read a whole file into memory; exit(1) with a message when it cannot. */
 static inline uint8_t *
