@@ -64,8 +64,8 @@ class ApiError(Exception):
 # --- the database side: every query the page needs ---------------------------
 
 # Who is the face whose encoding is `probe`?  This one function answers 1:K,
-# the way README's recipe does today: the nearest enrolled row (the
-# faceid_hnsw index serves the ORDER BY), accepted when its distance is within
+# the way README's recipe does today: the nearest enrolled row (on a large
+# table the faceid_hnsw index serves the ORDER BY), accepted when its distance is within
 # faceid.match_threshold, with face_verify's probability of "same person".
 # When face_identify lands, only this SQL changes (its `accepted` comes from
 # the gallery's calibrated false-accept rate instead of the 1:1 threshold):

@@ -88,6 +88,10 @@ function startDemo() {
     env: { ...process.env, FACEID_DEMO_INSIDE: '1', FACEID_WEB_PORT: PORT },
   });
   proc.stderr.pipe(log);
+  // never leave the demo (its own process group) behind, whatever ends this process
+  const stop = () => { try { process.kill(-proc.pid, 'SIGKILL'); } catch (e) { /* already gone */ } };
+  process.on('exit', () => { if (proc.exitCode === null && proc.signalCode === null) stop(); });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { stop(); process.exit(1); });
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => {
@@ -190,7 +194,10 @@ async function main() {
     context.setDefaultTimeout(WAIT);
     const page = context.pages()[0] || await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') console.log('# browser console: ' + m.text()); });
+    // the 422 answers are the bad photos' errors, which the test provokes
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of 422/.test(m.text())) console.log('# browser console: ' + m.text());
+    });
 
     // 1. The page and the enrolled people.
     await page.goto(demo.url);
