@@ -6,13 +6,15 @@
 # runs test_web.js: it starts `test/demo.sh --web` on port FACEID_WEB_PORT
 # (default 8432) and drives Debian's headless chromium through the page.
 # Screenshots and the demo's log go to test/web/out/.  Prints SKIP and
-# succeeds when /usr/bin/chromium is absent (test/setup.sh installs it).
+# succeeds when /usr/bin/chromium (FACEID_CHROMIUM) is absent (test/setup.sh
+# installs it).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$HERE"
 
-if [ ! -x /usr/bin/chromium ]; then
-	echo "SKIP: browser test of the web demo: /usr/bin/chromium is not installed (test/setup.sh could not install Debian's chromium)"
+export FACEID_CHROMIUM="${FACEID_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$FACEID_CHROMIUM" ]; then
+	echo "SKIP: browser test of the web demo: $FACEID_CHROMIUM is not installed (test/setup.sh could not install Debian's chromium)"
 	exit 0
 fi
 if [ ! -f ../../build/faceid_sample1.jpg ]; then
