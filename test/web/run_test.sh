@@ -4,7 +4,7 @@
 # Installs playwright-core (the version pinned in package-lock.json) into
 # test/web/node_modules, then, on a throw-away cluster (pg_virtualenv, PGPORT),
 # runs test_web.js: it starts `test/demo.sh --web` on port FACEID_WEB_PORT
-# (default 8432) and drives Debian's headless chromium through the page.
+# (default PGPORT - 47000: 8432 beside run_all.sh's 55432) and drives Debian's headless chromium through the page.
 # Screenshots and the demo's log go to test/web/out/.  Prints SKIP and
 # succeeds when /usr/bin/chromium (FACEID_CHROMIUM) is absent (test/setup.sh
 # installs it).
@@ -25,6 +25,12 @@ fi
 # playwright-core only drives a browser; never let it download one
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 npm ci --no-audit --no-fund --loglevel=error
-export FACEID_WEB_PORT="${FACEID_WEB_PORT:-8432}"
+# the web port follows the cluster's (55432 -> 8432), so runs on distinct
+# FACEID_TEST_PORTs do not collide
+if [ -z "${FACEID_WEB_PORT:-}" ]; then
+	FACEID_WEB_PORT=$((${PGPORT:-55432} - 47000))
+	[ "$FACEID_WEB_PORT" -ge 1024 ] || FACEID_WEB_PORT=8432
+fi
+export FACEID_WEB_PORT
 mkdir -p out
 pg_virtualenv -t -v 15 node test_web.js
