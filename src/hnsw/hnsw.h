@@ -219,12 +219,24 @@ typedef struct HnswSearch
 	int64		visitedCount;
 } HnswSearch;
 
+/* A 64-bit finaliser (splitmix64) to hash element ids. */
+static inline uint32
+hnsw_hash_id(uint64 x)
+{
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return (uint32) x;
+}
+
 /* hnsw.c */
 extern void hnsw_init(void);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
 
-/* utils.c */
+/* search.c */
 extern void hnsw_heap_init(HnswHeap *h, int capacity, bool max);
 extern void hnsw_heap_push(HnswHeap *h, const HnswCandidate *c);
 extern HnswCandidate hnsw_heap_pop(HnswHeap *h);
@@ -246,6 +258,7 @@ extern int	hnsw_search_level(HnswGraph *g, const float4 *q,
 							  const uint64 *entries, int nentries, int level,
 							  int ef, HnswCandidate *out);
 
+/* neighbors.c */
 extern int	hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n,
 								  int maxm, bool *chosen);
 extern void hnsw_chosen_to_list(const HnswCandidate *cands, const bool *chosen,
@@ -258,6 +271,7 @@ extern bool hnsw_should_promote(const HnswCandidate *found, int nfound,
 extern int	hnsw_random_level(int m, int maxLevel, double u);
 extern int	hnsw_max_level(int m);
 
+/* pages.c */
 extern void hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index, int m);
 extern void hnsw_init_page(Page page, uint16 flags);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
@@ -272,6 +286,7 @@ extern Page hnsw_page_begin(Relation index, Buffer buf, bool building,
 extern void hnsw_page_finish(Buffer buf, bool building,
 							 GenericXLogState *state);
 
+/* search.c */
 typedef struct tidhash_hash HnswIdSet;
 extern HnswIdSet *hnsw_idset_create(void);
 extern bool hnsw_idset_add(HnswIdSet *set, uint64 id);

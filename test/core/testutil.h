@@ -95,7 +95,7 @@ t_weights(void)
 	return cands[0];
 }
 
-/* Whole file into a malloc'd buffer; NULL when unreadable. */
+/* Whole file into a malloc'd, NUL-terminated buffer; NULL when unreadable. */
 static unsigned char *
 t_read(const char *path, size_t *len)
 {
@@ -108,15 +108,17 @@ t_read(const char *path, size_t *len)
 	fseek(f, 0, SEEK_END);
 	n = ftell(f);
 	fseek(f, 0, SEEK_SET);
-	buf = malloc(n > 0 ? n : 1);
+	buf = malloc(n + 1);
 	if (buf == NULL || fread(buf, 1, n, f) != (size_t) n)
 	{
 		free(buf);
 		fclose(f);
 		return NULL;
 	}
+	buf[n] = '\0';
 	fclose(f);
-	*len = n;
+	if (len != NULL)
+		*len = n;
 	return buf;
 }
 
@@ -140,6 +142,33 @@ t_load_image(const char *path, fi_image *img)
 		return -1;
 	}
 	return 0;
+}
+
+/* The deterministic w x h input image of the golden layer files. */
+static fi_image
+t_pattern(int w, int h)
+{
+	fi_image	img = {w, h, malloc((size_t) w * h * 3)};
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int c = 0; c < 3; c++)
+				img.rgb[((size_t) y * w + x) * 3 + c] = (uint8_t) ((x * 7 + y * 13 + c * 50) % 256);
+	return img;
+}
+
+/* Open the weights file (t_weights); on failure count it and say how to build it. */
+static fi_model *
+t_open_model(void)
+{
+	fi_model   *m = NULL;
+	fi_error	err = {0};
+
+	if (fi_model_open(t_weights(), &m, &err) == FI_OK)
+		return m;
+	printf("FAIL: weights: %s (build them: sh src/tools/fetch_weights.sh && node src/tools/convert_weights.js, or set FACEID_WEIGHTS)\n", err.msg);
+	t_failed++;
+	return NULL;
 }
 
 /* Monotonic time in ms. */
