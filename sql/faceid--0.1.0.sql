@@ -158,7 +158,7 @@ COMMENT ON FUNCTION face_embed_crop(bytea) IS 'encoding of a photo that is alrea
 
 CREATE FUNCTION face_embed(image bytea) RETURNS faceembedding
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000;
-COMMENT ON FUNCTION face_embed(bytea) IS 'encoding of the largest face of a photo; NULL when it has no face';
+COMMENT ON FUNCTION face_embed(bytea) IS 'encoding of the main face of a photo (the largest near the centre); NULL when it has no face';
 CREATE FUNCTION face_detect(image bytea)
 	RETURNS TABLE(face int, x real, y real, width real, height real, score real, landmarks point[])
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000 ROWS 3;

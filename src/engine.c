@@ -209,7 +209,7 @@ faceid_pipeline_opts(fi_pipeline_opts *opts)
 	opts->min_score = faceid_min_score;
 }
 
-/* Encode the largest face of a photo; false when it has none. */
+/* Encode the main face of a photo (fi_face_primary); false when it has none. */
 bool
 faceid_embed_photo(const bytea *photo, float *out)
 {

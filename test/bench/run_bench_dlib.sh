@@ -15,10 +15,13 @@ if ! pkg-config --exists dlib-1 2>/dev/null || [ ! -r "$sp" ]; then
 	echo "SKIP: dlib benchmark: libdlib-dev or libdlib-data ($sp) is not installed (sh test/bench/setup_bench.sh)"
 	exit 0
 fi
-make -s -C "$bench" bench_frontends dlib_chips >/dev/null
-cd "$bench"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+if ! make -s -C "$bench" bench_frontends dlib_chips > "$work/build.log" 2>&1; then
+	cat "$work/build.log"
+	exit 1
+fi
+cd "$bench"
 ./bench_frontends list > "$work/photos"
 if [ ! -s "$work/photos" ]; then
 	./bench_frontends list		# prints the SKIP line
