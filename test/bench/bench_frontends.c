@@ -13,6 +13,8 @@
  *	                                    150, encode; no mirror), and with the
  *	                                    mirror average too.  DLIB_LINES is
  *	                                    dlib_chips' output (its ms per photo).
+ *	    bench_frontends time < photos   faceid's front end alone on the listed
+ *	                                    photos: median and mean ms per photo
  *	  For each front end: DevTest accuracy over all 1000 pairs (a photo
  *	  without a face makes its pairs wrong) at its own DevTrain-calibrated
  *	  threshold and at 0.6, and the front end's ms per photo (from the decoded
@@ -272,14 +274,15 @@ compare(const char *chipdir, const char *dlib_lines)
 	}
 	printf("LFW View 1: %d photos; DevTest: all %d pairs (a photo without a face makes its pairs wrong)\n\n",
 		   nnames, ntest);
-	printf("| %-40s | %-15s | %-6s | %-4s | %-6s |\n", "front end", "DevTest (thr.)", "at 0.6",
-		   "none", "ms");
-	printf("|---|---|---|---|---|\n");
+	printf("| %-40s | %-15s | %-6s | %-8s | %-4s | %-6s |\n", "front end", "DevTest (thr.)", "at 0.6",
+		   "DevTrain", "none", "ms");
+	printf("|---|---|---|---|---|---|\n");
 	row("faceid face_embed (mirror average)", fd, fok, front_ms / nnames);
 	row("dlib chip + face_embed_crop", dd, dok, dlib_ms(dlib_lines));
 	row("dlib chip + mirror average", dm, dok, dlib_ms(dlib_lines));
 	printf("\n(DevTest at the front end's own DevTrain threshold; none = photos without a face;\n"
-		   " ms = front end per photo, decoded photo -> 150x150 chip, single thread)\n");
+		   " ms = mean front end per photo over this run, decoded photo -> 150x150 chip,\n"
+		   " single thread; see the interleaved timing below for a fair ratio)\n");
 	fi_pipeline_free(p);
 	fi_model_close(m);
 	free(fd);
@@ -291,7 +294,72 @@ compare(const char *chipdir, const char *dlib_lines)
 	return 0;
 }
 
-/* list | compare CHIPDIR DLIB_LINES */
+/* Ascending doubles. */
+static int
+dcmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* faceid's front end over the photos listed on stdin: median and mean ms. */
+static int
+time_front(void)
+{
+	fi_model   *m = NULL;
+	fi_pipeline *p = NULL;
+	fi_error	err = {0};
+	fi_pipeline_opts o;
+	float	   *chip = malloc(sizeof(float) * FI_REC_SIZE * FI_REC_SIZE * 3);
+	double	   *t = malloc(sizeof(double) * MAXP),
+				sum = 0;
+	char		line[1200];
+	int			n = 0,
+				found = 0;
+
+	if (fi_model_open(t_weights(), &m, &err) != FI_OK || fi_pipeline_new(m, &p, &err) != FI_OK)
+	{
+		printf("FAIL: %s\n", err.msg);
+		return 1;
+	}
+	fi_pipeline_opts_default(&o);
+	o.embed = false;
+	o.largest_only = true;
+	while (n < MAXP && fgets(line, sizeof(line), stdin) != NULL)
+	{
+		fi_image	img;
+		fi_face    *fs = NULL;
+		int			nf = 0;
+		double		t0;
+
+		line[strcspn(line, "\n")] = 0;
+		if (t_load_image(line, &img) != 0)
+			continue;
+		t0 = t_ms();
+		if (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err) == FI_OK && nf > 0)
+			fi_similarity_chip(&img, fs[0].landmarks, NULL, chip);
+		t[n] = t_ms() - t0;
+		sum += t[n++];
+		found += nf > 0;
+		free(fs);
+		fi_image_free(&img);
+	}
+	if (n > 0)
+	{
+		qsort(t, n, sizeof(double), dcmp);
+		printf("faceid: %d photos, %d with a face, %.2f ms median, %.2f ms mean\n", n, found,
+			   t[n / 2], sum / n);
+	}
+	fi_pipeline_free(p);
+	fi_model_close(m);
+	free(chip);
+	free(t);
+	return 0;
+}
+
+/* list | compare CHIPDIR DLIB_LINES | time (photos on stdin) */
 int
 main(int argc, char **argv)
 {
@@ -317,6 +385,8 @@ main(int argc, char **argv)
 	}
 	if (argc > 3 && strcmp(argv[1], "compare") == 0)
 		return compare(argv[2], argv[3]);
-	fprintf(stderr, "usage: bench_frontends list | compare CHIPDIR DLIB_LINES\n");
+	if (argc > 1 && strcmp(argv[1], "time") == 0)
+		return time_front();
+	fprintf(stderr, "usage: bench_frontends list | compare CHIPDIR DLIB_LINES | time < photos\n");
 	return 2;
 }

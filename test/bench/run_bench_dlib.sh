@@ -32,3 +32,13 @@ echo "dlib: chips for $(wc -l < "$work/photos") photos ..."
 ./dlib_chips "$work/chips" "$sp" < "$work/photos" > "$work/dlib"
 tail -1 "$work/dlib"
 ./bench_frontends compare "$work/chips" "$work/dlib"
+# The two front ends' cost, interleaved (3 rounds each on every 10th photo)
+# so that the load of a shared machine falls on both alike.
+echo
+echo "interleaved timing, every 10th photo, 3 rounds each:"
+awk 'NR % 10 == 1' "$work/photos" > "$work/sample"
+mkdir "$work/chips2"
+for round in 1 2 3; do
+	./dlib_chips "$work/chips2" "$sp" < "$work/sample" | tail -1
+	./bench_frontends time < "$work/sample"
+done
