@@ -68,27 +68,27 @@ faceembedding_in(PG_FUNCTION_ARGS)
 	FaceEmbedding *result = palloc(FACE_EMBEDDING_SIZE);
 	fi_error	err;
 
-	switch (fi_embedding_parse(str, result->x, &err))
+	fi_status	st = fi_embedding_parse(str, result->x, &err);
+
+	if (st != FI_OK)
 	{
-		case FI_OK:
-			break;
-		case FI_ERR_RANGE:
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("value out of range for type faceembedding: \"%s\"", str),
-					 errdetail("%s", err.msg)));
-			break;
-		case FI_ERR_INVALID:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid value for type faceembedding: \"%s\"", str),
-					 errdetail("%s", err.msg)));
-			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("invalid input syntax for type faceembedding: \"%s\"", str),
-					 errdetail("%s", err.msg)));
+		int			code = ERRCODE_INVALID_TEXT_REPRESENTATION;
+		const char *what = "invalid input syntax";
+
+		if (st == FI_ERR_RANGE)
+		{
+			code = ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
+			what = "value out of range";
+		}
+		else if (st == FI_ERR_INVALID)
+		{
+			code = ERRCODE_INVALID_PARAMETER_VALUE;
+			what = "invalid value";
+		}
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("%s for type faceembedding: \"%s\"", what, str),
+				 errdetail("%s", err.msg)));
 	}
 	PG_RETURN_FACEEMBEDDING(result);
 }
@@ -287,6 +287,7 @@ embedding_cmp(const FaceEmbedding *a, const FaceEmbedding *b)
 	return 0;
 }
 
+/* One comparison operator (name) from embedding_cmp's result c. */
 #define CMP_FUNC(name, expr) \
 Datum \
 name(PG_FUNCTION_ARGS) \

@@ -47,55 +47,79 @@ typedef struct HnswVacuumState
 	uint64		bestEntry;		/* live element of the highest level */
 	int			bestLevel;
 	double		live;
+	IndexBulkDeleteCallback callback;	/* pass 1: is a heap TID dead? */
+	void	   *callback_state;
 } HnswVacuumState;
+
+/* Pin and share-lock block blkno of the index for VACUUM; returns its page. */
+static Page
+vacuum_read_page(Relation index, BlockNumber blkno, BufferAccessStrategy strategy,
+				 Buffer *buf)
+{
+	vacuum_delay_point();
+	*buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	LockBuffer(*buf, BUFFER_LOCK_SHARE);
+	return BufferGetPage(*buf);
+}
+
+/* Call fn on every element tuple of the index, page by page, share-locked. */
+static void
+vacuum_scan_elements(Relation index, BufferAccessStrategy strategy,
+					 void (*fn) (HnswElementTuple tup, uint64 id, void *arg),
+					 void *arg)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page = vacuum_read_page(index, blkno, strategy, &buf);
+
+		for (OffsetNumber off = FirstOffsetNumber;
+			 off <= PageGetMaxOffsetNumber(page); off++)
+			fn((HnswElementTuple) PageGetItem(page, PageGetItemId(page, off)),
+			   ((uint64) blkno << 16) | off, arg);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* find_dead's visitor: classify one element. */
+static void
+find_dead_element(HnswElementTuple tup, uint64 id, void *arg)
+{
+	HnswVacuumState *vs = (HnswVacuumState *) arg;
+
+	if (tup->deleted)
+		hnsw_idset_add(vs->dead, id);
+	else if (vs->callback(&tup->heaptid, vs->callback_state))
+	{
+		hnsw_idset_add(vs->dead, id);
+		if (vs->ntoMark == vs->capToMark)
+		{
+			vs->capToMark *= 2;
+			vs->toMark = repalloc_huge(vs->toMark, sizeof(uint64) * vs->capToMark);
+		}
+		vs->toMark[vs->ntoMark++] = id;
+	}
+	else
+	{
+		vs->live++;
+		if (tup->level > vs->bestLevel)
+		{
+			vs->bestLevel = tup->level;
+			vs->bestEntry = id;
+		}
+	}
+}
 
 /* Pass 1: collect dead elements, count live ones, find an entry point. */
 static void
 find_dead(HnswVacuumState *vs, IndexBulkDeleteCallback callback,
 		  void *callback_state)
 {
-	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
-
-	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-	{
-		Buffer		buf;
-		Page		page;
-
-		vacuum_delay_point();
-		buf = ReadBufferExtended(vs->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
-								 vs->strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		for (OffsetNumber off = FirstOffsetNumber;
-			 off <= PageGetMaxOffsetNumber(page); off++)
-		{
-			HnswElementTuple tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, off));
-			uint64		id = ((uint64) blkno << 16) | off;
-
-			if (tup->deleted)
-				hnsw_idset_add(vs->dead, id);
-			else if (callback(&tup->heaptid, callback_state))
-			{
-				hnsw_idset_add(vs->dead, id);
-				if (vs->ntoMark == vs->capToMark)
-				{
-					vs->capToMark *= 2;
-					vs->toMark = repalloc_huge(vs->toMark, sizeof(uint64) * vs->capToMark);
-				}
-				vs->toMark[vs->ntoMark++] = id;
-			}
-			else
-			{
-				vs->live++;
-				if (tup->level > vs->bestLevel)
-				{
-					vs->bestLevel = tup->level;
-					vs->bestEntry = id;
-				}
-			}
-		}
-		UnlockReleaseBuffer(buf);
-	}
+	vs->callback = callback;
+	vs->callback_state = callback_state;
+	vacuum_scan_elements(vs->index, vs->strategy, find_dead_element, vs);
 }
 
 /* Replace a dead entry point by the best live element (or none). */
@@ -234,11 +258,7 @@ repair_graph(HnswVacuumState *vs, MemoryContext tmpCtx)
 		Page		page;
 		int			ntodo = 0;
 
-		vacuum_delay_point();
-		buf = ReadBufferExtended(vs->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
-								 vs->strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
+		page = vacuum_read_page(vs->index, blkno, vs->strategy, &buf);
 		for (OffsetNumber off = FirstOffsetNumber;
 			 off <= PageGetMaxOffsetNumber(page); off++)
 		{
@@ -363,10 +383,7 @@ connect_islands(HnswVacuumState *vs)
 		Buffer		buf;
 		Page		page;
 
-		vacuum_delay_point();
-		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, vs->strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
+		page = vacuum_read_page(index, blkno, vs->strategy, &buf);
 		for (OffsetNumber off = FirstOffsetNumber;
 			 off <= PageGetMaxOffsetNumber(page) && n < cap; off++)
 		{
@@ -523,6 +540,16 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	return stats;
 }
 
+/* hnswvacuumcleanup's visitor: count one live element. */
+static void
+count_live_element(HnswElementTuple tup, uint64 id, void *arg)
+{
+	IndexBulkDeleteResult *stats = (IndexBulkDeleteResult *) arg;
+
+	if (!tup->deleted)
+		stats->num_index_tuples++;
+}
+
 /* amvacuumcleanup: statistics (counted here when bulkdelete did not run). */
 IndexBulkDeleteResult *
 hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
@@ -536,26 +563,7 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 	stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
 	nblocks = RelationGetNumberOfBlocks(info->index);
-	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-	{
-		Buffer		buf;
-		Page		page;
-
-		vacuum_delay_point();
-		buf = ReadBufferExtended(info->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
-								 info->strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		for (OffsetNumber off = FirstOffsetNumber;
-			 off <= PageGetMaxOffsetNumber(page); off++)
-		{
-			HnswElementTuple tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, off));
-
-			if (!tup->deleted)
-				stats->num_index_tuples++;
-		}
-		UnlockReleaseBuffer(buf);
-	}
+	vacuum_scan_elements(info->index, info->strategy, count_live_element, stats);
 	stats->num_pages = nblocks;
 	stats->estimated_count = false;
 	return stats;

@@ -11,7 +11,7 @@ set -eu
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out="$repo/build/bench"
 mkdir -p "$out"
-${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -I"$repo/src/core" -o "$out/bench_recognition" \
+${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -I"$repo/src/core" -I"$repo/test/core" -o "$out/bench_recognition" \
 	"$repo/test/bench/bench_recognition.c" "$repo"/src/core/*.c "$repo"/src/core/*/*.c -ljpeg -lpng -ldl -lm
 ${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -fPIC -shared -I"$repo/src/core" \
 	-o "$out/libfaceid_core.so" "$repo"/src/core/*.c "$repo"/src/core/*/*.c -ljpeg -lpng -ldl -lm

@@ -42,6 +42,7 @@ rnd(unsigned *seed)
 	return u;
 }
 
+/* Every implementation against the reference order, then edge values. */
 int
 main(void)
 {

@@ -151,6 +151,7 @@ test_gemm_small(const fi_model *m, fi_workspace *ws)
 	}
 }
 
+/* Open the weights and OpenBLAS, then compare the kernels. */
 int
 main(void)
 {

@@ -583,6 +583,7 @@ test_golden(void)
 	section("%d golden JPEGs equal their jpeg2ppm decode", count);
 }
 
+/* Every decode test, then the golden JPEGs when present. */
 int
 main(void)
 {

@@ -308,6 +308,7 @@ test_shapes(void)
 	section("1x1 JPEG/PNG, 10x100000 PNG strip, 8x65500 JPEG");
 }
 
+/* Every bad-input test. */
 int
 main(void)
 {

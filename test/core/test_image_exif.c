@@ -161,6 +161,7 @@ test_exif_malformed(void)
 	section("malformed EXIF blocks are ignored safely");
 }
 
+/* Every orientation test. */
 int
 main(void)
 {

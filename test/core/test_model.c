@@ -95,6 +95,7 @@ test_model_errors(const fi_model *m, const char *weights)
 		  fi_model_version(m));
 }
 
+/* Open the weights, then break copies of them. */
 int
 main(void)
 {

@@ -113,6 +113,7 @@ test_preprocess(void)
 	}
 }
 
+/* The preprocessing test (needs no weights). */
 int
 main(void)
 {

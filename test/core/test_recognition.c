@@ -379,6 +379,7 @@ test_cancel(const fi_model *m, fi_workspace *ws)
 	free(img.rgb);
 }
 
+/* Layers, photos and cancellation against ../shared/golden (SKIP when absent). */
 int
 main(void)
 {

@@ -13,6 +13,7 @@
 #include "image/image.h"
 #include "nn/model.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,35 @@ t_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* qsort order of doubles, ascending. */
+static int
+t_dcmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of n values (sorts them). */
+static double
+t_median(double *v, int n)
+{
+	qsort(v, n, sizeof(double), t_dcmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Euclidean distance of two 128-d descriptors, in double. */
+static double
+t_dist(const float *a, const float *b)
+{
+	double		s = 0;
+
+	for (int i = 0; i < 128; i++)
+		s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+	return sqrt(s);
 }
 
 #endif							/* TESTUTIL_H */

@@ -158,10 +158,8 @@ fi_landmarks_detect(const fi_model *m, fi_workspace *ws, bool tiny, const fi_ima
 				py = sh < sw ? (sw - sh) / 2 : 0;
 	fi_status	s;
 
-	in = fi_ws_reserve(ws, SLOT_IN, (size_t) FI_LM_SIZE * FI_LM_SIZE * 3, err);
-	if (in == NULL)
-		return err != NULL ? err->code : FI_ERR_NOMEM;
-	if ((s = fi_preprocess(img, crop, FI_SQUARE_CENTER, FI_LM_SIZE, &fi_norm_recognition, in, err)) != FI_OK)
+	if ((s = fi_net_input(ws, SLOT_IN, img, crop, FI_SQUARE_CENTER, FI_LM_SIZE,
+						  &fi_norm_recognition, &in, err)) != FI_OK)
 		return s;
 	if ((s = fi_landmarks_forward(m, ws, tiny, in, out, NULL, NULL, c, err)) != FI_OK)
 		return s;

@@ -6,6 +6,7 @@
 #include "models/recognition.h"
 
 #include "nn/layers.h"
+#include "nn/netops.h"
 
 /* vectorise the element-wise loops at -O3 (see layers.c) */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -219,12 +220,10 @@ fi_recognition_embed(const fi_model *m, fi_workspace *ws, const fi_image *img,
 					 const fi_rect *crop, float out[FI_REC_DIM], const fi_cancel *c,
 					 fi_error *err)
 {
-	float	   *in = fi_ws_reserve(ws, SLOT_IN, (size_t) FI_REC_SIZE * FI_REC_SIZE * 3, err);
-	fi_status	s;
+	float	   *in;
+	fi_status	s = fi_net_input(ws, SLOT_IN, img, crop, FI_SQUARE_CENTER, FI_REC_SIZE,
+								 &fi_norm_recognition, &in, err);
 
-	if (in == NULL)
-		return err != NULL ? err->code : FI_ERR_NOMEM;
-	s = fi_preprocess(img, crop, FI_SQUARE_CENTER, FI_REC_SIZE, &fi_norm_recognition, in, err);
 	if (s != FI_OK)
 		return s;
 	return fi_recognition_forward(m, ws, in, out, NULL, NULL, c, err);

@@ -113,64 +113,39 @@ fi_ssd_load(const fi_model *m, fi_ssd **out, fi_error *err)
 	*out = NULL;
 	if (ssd == NULL)
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory loading the SSD weights");
-	{
-		int			wsh[4] = {3, 3, 3, 32},
-					bsh[1] = {32};
-
-		if ((s = fi_net_tensor(m, "ssd", "MobilenetV1/Conv2d_0_pointwise/weights", 4, wsh,
-							   &ssd->conv0_w, err)) != FI_OK ||
-			(s = fi_net_tensor(m, "ssd", "MobilenetV1/Conv2d_0_pointwise/convolution_bn_offset",
-							   1, bsh, &ssd->conv0_b, err)) != FI_OK)
-			goto fail;
-	}
+	if ((s = fi_net_conv_params(m, "ssd", "MobilenetV1/Conv2d_0_pointwise", "weights",
+								"convolution_bn_offset", 3, 3, 32, &ssd->conv0_w,
+								&ssd->conv0_b, err)) != FI_OK)
+		goto fail;
 	for (int i = 1; i <= 13; i++)
 	{
-		int			co = bb_cout[i];
-		int			wsh[4] = {1, 1, cin, co},
-					bsh[1] = {co};
-
 		if ((s = fold_dw(m, ssd, i, cin, err)) != FI_OK)
 			goto fail;
-		snprintf(nm, sizeof(nm), "MobilenetV1/Conv2d_%d_pointwise/weights", i);
-		if ((s = fi_net_tensor(m, "ssd", nm, 4, wsh, &ssd->pw_w[i], err)) != FI_OK)
+		snprintf(nm, sizeof(nm), "MobilenetV1/Conv2d_%d_pointwise", i);
+		if ((s = fi_net_conv_params(m, "ssd", nm, "weights", "convolution_bn_offset", 1, cin,
+									bb_cout[i], &ssd->pw_w[i], &ssd->pw_b[i], err)) != FI_OK)
 			goto fail;
-		snprintf(nm, sizeof(nm), "MobilenetV1/Conv2d_%d_pointwise/convolution_bn_offset", i);
-		if ((s = fi_net_tensor(m, "ssd", nm, 1, bsh, &ssd->pw_b[i], err)) != FI_OK)
-			goto fail;
-		cin = co;
+		cin = bb_cout[i];
 	}
 	for (int j = 0; j < 8; j++)
 	{
-		int			wsh[4] = {ex_k[j], ex_k[j], cin, ex_cout[j]},
-					bsh[1] = {ex_cout[j]};
-
-		snprintf(nm, sizeof(nm), "Prediction/Conv2d_%d_pointwise/weights", j);
-		if ((s = fi_net_tensor(m, "ssd", nm, 4, wsh, &ssd->ex_w[j], err)) != FI_OK)
-			goto fail;
-		snprintf(nm, sizeof(nm), "Prediction/Conv2d_%d_pointwise/convolution_bn_offset", j);
-		if ((s = fi_net_tensor(m, "ssd", nm, 1, bsh, &ssd->ex_b[j], err)) != FI_OK)
+		snprintf(nm, sizeof(nm), "Prediction/Conv2d_%d_pointwise", j);
+		if ((s = fi_net_conv_params(m, "ssd", nm, "weights", "convolution_bn_offset", ex_k[j],
+									cin, ex_cout[j], &ssd->ex_w[j], &ssd->ex_b[j], err)) != FI_OK)
 			goto fail;
 		cin = ex_cout[j];
 	}
 	for (int k = 0; k < 6; k++)
 	{
-		int			A = bp_anchors[k];
-		int			bw[4] = {1, 1, bp_cin[k], 4 * A},
-					bb[1] = {4 * A},
-					cw[4] = {1, 1, bp_cin[k], 3 * A},
-					cb[1] = {3 * A};
-
-		snprintf(nm, sizeof(nm), "Prediction/BoxPredictor_%d/BoxEncodingPredictor/weights", k);
-		if ((s = fi_net_tensor(m, "ssd", nm, 4, bw, &ssd->box_w[k], err)) != FI_OK)
+		snprintf(nm, sizeof(nm), "Prediction/BoxPredictor_%d/BoxEncodingPredictor", k);
+		if ((s = fi_net_conv_params(m, "ssd", nm, "weights", "biases", 1, bp_cin[k],
+									4 * bp_anchors[k], &ssd->box_w[k], &ssd->box_b[k],
+									err)) != FI_OK)
 			goto fail;
-		snprintf(nm, sizeof(nm), "Prediction/BoxPredictor_%d/BoxEncodingPredictor/biases", k);
-		if ((s = fi_net_tensor(m, "ssd", nm, 1, bb, &ssd->box_b[k], err)) != FI_OK)
-			goto fail;
-		snprintf(nm, sizeof(nm), "Prediction/BoxPredictor_%d/ClassPredictor/weights", k);
-		if ((s = fi_net_tensor(m, "ssd", nm, 4, cw, &ssd->cls_w[k], err)) != FI_OK)
-			goto fail;
-		snprintf(nm, sizeof(nm), "Prediction/BoxPredictor_%d/ClassPredictor/biases", k);
-		if ((s = fi_net_tensor(m, "ssd", nm, 1, cb, &ssd->cls_b[k], err)) != FI_OK)
+		snprintf(nm, sizeof(nm), "Prediction/BoxPredictor_%d/ClassPredictor", k);
+		if ((s = fi_net_conv_params(m, "ssd", nm, "weights", "biases", 1, bp_cin[k],
+									3 * bp_anchors[k], &ssd->cls_w[k], &ssd->cls_b[k],
+									err)) != FI_OK)
 			goto fail;
 	}
 	{
@@ -351,25 +326,6 @@ fi_ssd_forward(const fi_ssd *ssd, fi_workspace *ws, const float *input, float *b
 	return FI_OK;
 }
 
-/* Index + score for the stable descending sort. */
-typedef struct scored
-{
-	float		score;
-	int			idx;
-} scored;
-
-/* Descending score, ties by anchor index. */
-static int
-scored_cmp(const void *pa, const void *pb)
-{
-	const scored *a = pa,
-			   *b = pb;
-
-	if (a->score != b->score)
-		return a->score > b->score ? -1 : 1;
-	return a->idx - b->idx;
-}
-
 /* IoU of two relative (ymin, xmin, ymax, xmax) boxes, 0 for empty boxes (spec 4.3). */
 static double
 iou_rel(const float *a, const float *b)
@@ -397,7 +353,7 @@ fi_ssd_detect(const fi_ssd *ssd, fi_workspace *ws, const fi_image *img, double m
 	float	   *in,
 			   *boxes = NULL,
 			   *scores;
-	scored	   *cand = NULL;
+	fi_ranked  *cand = NULL;
 	int		   *kept = NULL;
 	int			nc = 0,
 				nk = 0;
@@ -410,13 +366,11 @@ fi_ssd_detect(const fi_ssd *ssd, fi_workspace *ws, const fi_image *img, double m
 
 	*dets = NULL;
 	*n = 0;
-	in = fi_ws_reserve(ws, SLOT_IN, (size_t) FI_SSD_SIZE * FI_SSD_SIZE * 3, err);
-	if (in == NULL)
-		return err != NULL ? err->code : FI_ERR_NOMEM;
-	if ((s = fi_preprocess(img, NULL, FI_SQUARE_BR, FI_SSD_SIZE, &fi_norm_ssd, in, err)) != FI_OK)
+	if ((s = fi_net_input(ws, SLOT_IN, img, NULL, FI_SQUARE_BR, FI_SSD_SIZE, &fi_norm_ssd,
+						  &in, err)) != FI_OK)
 		return s;
 	boxes = malloc(sizeof(float) * FI_SSD_ANCHORS * 5);
-	cand = malloc(sizeof(scored) * FI_SSD_ANCHORS);
+	cand = malloc(sizeof(fi_ranked) * FI_SSD_ANCHORS);
 	kept = malloc(sizeof(int) * FI_SSD_ANCHORS);
 	if (boxes == NULL || cand == NULL || kept == NULL)
 	{
@@ -429,11 +383,11 @@ fi_ssd_detect(const fi_ssd *ssd, fi_workspace *ws, const fi_image *img, double m
 	for (int i = 0; i < FI_SSD_ANCHORS; i++)
 		if (scores[i] > min_score)
 		{
-			cand[nc].score = scores[i];
-			cand[nc].idx = i;
+			cand[nc].d.score = scores[i];
+			cand[nc].rank = i;
 			nc++;
 		}
-	qsort(cand, nc, sizeof(scored), scored_cmp);
+	qsort(cand, nc, sizeof(fi_ranked), fi_ranked_cmp_desc);
 	if (max_results <= 0 || max_results > FI_SSD_ANCHORS)
 		max_results = FI_SSD_ANCHORS;
 	for (int i = 0; i < nc && nk < max_results; i++)
@@ -441,10 +395,10 @@ fi_ssd_detect(const fi_ssd *ssd, fi_workspace *ws, const fi_image *img, double m
 		bool		ok = true;
 
 		for (int j = 0; j < nk && ok; j++)
-			if (iou_rel(boxes + cand[i].idx * 4, boxes + kept[j] * 4) > FI_SSD_NMS_IOU)
+			if (iou_rel(boxes + cand[i].rank * 4, boxes + kept[j] * 4) > FI_SSD_NMS_IOU)
 				ok = false;
 		if (ok)
-			kept[nk++] = cand[i].idx;
+			kept[nk++] = cand[i].rank;
 	}
 	if (nk == 0)
 		goto done;

@@ -106,25 +106,6 @@ fi_tinyface_forward(const fi_model *m, fi_workspace *ws, const float *input, int
 	return FI_OK;
 }
 
-/* Candidate with its row/col/anchor rank, for a stable sort. */
-typedef struct cand
-{
-	fi_detection d;
-	int			rank;
-} cand;
-
-/* Ascending score, ties by rank (stable order of spec 3.3). */
-static int
-cand_cmp(const void *pa, const void *pb)
-{
-	const cand *a = pa,
-			   *b = pb;
-
-	if (a->d.score != b->d.score)
-		return a->d.score < b->d.score ? -1 : 1;
-	return a->rank - b->rank;
-}
-
 /* Decode boxes (spec 3.3) and run face-api's NMS. */
 fi_status
 fi_tinyface_decode(const fi_tensor *conv8, int size, int W, int H, double min_score,
@@ -137,7 +118,7 @@ fi_tinyface_decode(const fi_tensor *conv8, int size, int W, int H, double min_sc
 	double		mx = rw > rh ? rw : rh;
 	double		cfx = mx / rw,
 				cfy = mx / rh;
-	cand	   *cs;
+	fi_ranked  *cs;
 	bool	   *gone;
 	fi_detection *out;
 	int			nc = 0,
@@ -147,7 +128,7 @@ fi_tinyface_decode(const fi_tensor *conv8, int size, int W, int H, double min_sc
 	*n = 0;
 	if (conv8->c != FI_TINY_ANCHORS * 5 || conv8->w != g)
 		return fi_set_error(err, FI_ERR_INTERNAL, "tiny detector: unexpected output shape");
-	cs = malloc(sizeof(cand) * g * g * FI_TINY_ANCHORS + 1);
+	cs = malloc(sizeof(fi_ranked) * g * g * FI_TINY_ANCHORS + 1);
 	gone = calloc(g * g * FI_TINY_ANCHORS + 1, sizeof(bool));
 	if (cs == NULL || gone == NULL)
 	{
@@ -184,7 +165,7 @@ fi_tinyface_decode(const fi_tensor *conv8, int size, int W, int H, double min_sc
 				cs[nc].rank = nc;
 				nc++;
 			}
-	qsort(cs, nc, sizeof(cand), cand_cmp);
+	qsort(cs, nc, sizeof(fi_ranked), fi_ranked_cmp_asc);
 	out = malloc(sizeof(fi_detection) * (nc > 0 ? nc : 1));
 	if (out == NULL)
 	{
@@ -228,10 +209,8 @@ fi_tinyface_detect(const fi_model *m, fi_workspace *ws, const fi_image *img, int
 	*n = 0;
 	if (size < 32 || size % 32 != 0)
 		return fi_set_error(err, FI_ERR_INVALID, "tiny detector input size %d is not a multiple of 32", size);
-	in = fi_ws_reserve(ws, SLOT_IN, (size_t) size * size * 3, err);
-	if (in == NULL)
-		return err != NULL ? err->code : FI_ERR_NOMEM;
-	if ((s = fi_preprocess(img, NULL, FI_SQUARE_BR, size, &fi_norm_tiny, in, err)) != FI_OK)
+	if ((s = fi_net_input(ws, SLOT_IN, img, NULL, FI_SQUARE_BR, size, &fi_norm_tiny, &in,
+						  err)) != FI_OK)
 		return s;
 	if ((s = fi_tinyface_forward(m, ws, in, size, &out, NULL, NULL, c, err)) != FI_OK)
 		return s;

@@ -29,7 +29,7 @@ typedef void (*fi_ssysv_fn) (const char *uplo, const int *n, const int *nrhs, fl
 typedef void (*fi_sposv_fn) (const char *uplo, const int *n, const int *nrhs, float *a,
 							 const int *lda, float *b, const int *ldb, int *info,
 							 size_t uplo_len);
-/* double precision, for the verifier's Newton step (src/verify.c) */
+/* double precision, for the verifier's Newton step (src/verify_train.c) */
 typedef void (*fi_dposv_fn) (const char *uplo, const int *n, const int *nrhs, double *a,
 							 const int *lda, double *b, const int *ldb, int *info,
 							 size_t uplo_len);

@@ -151,12 +151,7 @@ fi_sep_conv_fused(fi_workspace *ws, const fi_dwconv *dw, const fi_conv *pw,
 		return fi_set_error(err, FI_ERR_INTERNAL, "fused separable conv: unsupported shape");
 	if (hout <= 0 || wout <= 0)
 		return fi_set_error(err, FI_ERR_INTERNAL, "separable conv: empty output");
-	band = BAND_FLOATS / (wout * C);
-	if (band < 1)
-		band = 1;
-	if (band > hout)
-		band = hout;
-	buf = fi_ws_reserve(ws, FI_WS_IM2COL, (size_t) band * wout * C, err);
+	buf = fi_ws_reserve_band(ws, FI_WS_IM2COL, BAND_FLOATS, hout, (size_t) wout * C, &band, err);
 	if (buf == NULL)
 		return err != NULL ? err->code : FI_ERR_NOMEM;
 	out->h = hout;

@@ -67,6 +67,32 @@ store(float *c, __m512 v, const ep *e, int col, size_t at)
 	_mm512_storeu_ps(c, v);
 }
 
+#define PRAGMA(x) _Pragma(#x)
+
+/* acc[i][0..1] += ai * (b0, b1) */
+#define FMA2(i, ai) \
+	acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]); \
+	acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1])
+
+/* acc[i][0..3] += ai * (b0, b1, b2, b3) */
+#define FMA4(i, ai) \
+	FMA2(i, ai); \
+	acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]); \
+	acc[i][3] = _mm512_fmadd_ps(ai, b3, acc[i][3])
+
+/*
+ * The inner step of both kernels: for each of the MR rows, broadcast its
+ * element of A (AROW, an expression in i) and multiply-add it into the NB
+ * accumulators of the row (NB = 2 or 4 loaded vectors of B).
+ */
+#define FMA_ROWS(MR, UNROLL, AROW, NB) \
+	PRAGMA(GCC unroll UNROLL) \
+	for (int i = 0; i < MR; i++) \
+	{ \
+		__m512		ai = _mm512_set1_ps(AROW); \
+		FMA##NB(i, ai); \
+	}
+
 /* One block: rows [0, MR) x 64 columns; MR is a compile-time constant. */
 #define BLOCK(MR) \
 __attribute__((target("avx512f"))) static void \
@@ -88,15 +114,7 @@ block_##MR(int k, int n, const float *a, const float *b, float *c, const ep *e) 
 		_mm_prefetch((const char *) (br + PF * n + 16), _MM_HINT_T0); \
 		_mm_prefetch((const char *) (br + PF * n + 32), _MM_HINT_T0); \
 		_mm_prefetch((const char *) (br + PF * n + 48), _MM_HINT_T0); \
-		_Pragma("GCC unroll 8") \
-		for (int i = 0; i < MR; i++) \
-		{ \
-			__m512		ai = _mm512_set1_ps(a[(size_t) i * k + p]); \
-			acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]); \
-			acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]); \
-			acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]); \
-			acc[i][3] = _mm512_fmadd_ps(ai, b3, acc[i][3]); \
-		} \
+		FMA_ROWS(MR, 8, a[(size_t) i * k + p], 4) \
 	} \
 	for (int i = 0; i < MR; i++) \
 		for (int j = 0; j < 4; j++) \
@@ -134,13 +152,7 @@ block32_##MR(int ntap, const int *off, int cin, int lda, const float *a, const f
 						b1 = _mm512_loadu_ps(b + 16); \
 			_mm_prefetch((const char *) (b + PF * 32), _MM_HINT_T0); \
 			_mm_prefetch((const char *) (b + PF * 32 + 16), _MM_HINT_T0); \
-			_Pragma("GCC unroll 12") \
-			for (int i = 0; i < MR; i++) \
-			{ \
-				__m512		ai = _mm512_set1_ps(at[(size_t) i * lda + ci]); \
-				acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]); \
-				acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]); \
-			} \
+			FMA_ROWS(MR, 12, at[(size_t) i * lda + ci], 2) \
 		} \
 	} \
 	for (int i = 0; i < MR; i++) \

@@ -209,12 +209,8 @@ fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *o
 		fi_gemm_small_ok(hout * wout, cv->cout, (int) kcols))
 		return conv32(ws, cv, in, out, c, err);
 
-	band = (int) (IM2COL_MAX_FLOATS / ((size_t) wout * kcols));
-	if (band < 1)
-		band = 1;
-	if (band > hout)
-		band = hout;
-	col = fi_ws_reserve(ws, FI_WS_IM2COL, (size_t) band * wout * kcols, err);
+	col = fi_ws_reserve_band(ws, FI_WS_IM2COL, IM2COL_MAX_FLOATS, hout, (size_t) wout * kcols,
+							 &band, err);
 	if (col == NULL)
 		return err != NULL ? err->code : FI_ERR_NOMEM;
 	for (int oy0 = 0; oy0 < hout; oy0 += band)

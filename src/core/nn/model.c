@@ -49,6 +49,7 @@ rd32(const uint8_t *p)
 	return v;
 }
 
+/* 64-bit little-endian load, as rd32. */
 static uint64_t
 rd64(const uint8_t *p)
 {

@@ -20,6 +20,60 @@ fi_net_tensor(const fi_model *m, const char *prefix, const char *name, int ndim,
 	return fi_model_tensor(m, buf, ndim, shape, data, NULL, err);
 }
 
+/* Reserve the input tensor of a net in the workspace and preprocess into it. */
+fi_status
+fi_net_input(fi_workspace *ws, int slot, const fi_image *img, const fi_rect *crop,
+			 fi_square_policy policy, int n, const fi_norm *norm, float **in,
+			 fi_error *err)
+{
+	*in = fi_ws_reserve(ws, slot, (size_t) n * n * 3, err);
+	if (*in == NULL)
+		return err != NULL ? err->code : FI_ERR_NOMEM;
+	return fi_preprocess(img, crop, policy, n, norm, *in, err);
+}
+
+/* Ascending score, ties by rank. */
+int
+fi_ranked_cmp_asc(const void *pa, const void *pb)
+{
+	const fi_ranked *a = pa,
+			   *b = pb;
+
+	if (a->d.score != b->d.score)
+		return a->d.score < b->d.score ? -1 : 1;
+	return a->rank - b->rank;
+}
+
+/* Descending score, ties by rank. */
+int
+fi_ranked_cmp_desc(const void *pa, const void *pb)
+{
+	const fi_ranked *a = pa,
+			   *b = pb;
+
+	if (a->d.score != b->d.score)
+		return a->d.score > b->d.score ? -1 : 1;
+	return a->rank - b->rank;
+}
+
+/* Weights and bias of one conv, looked up and shape-checked together. */
+fi_status
+fi_net_conv_params(const fi_model *m, const char *prefix, const char *scope,
+				   const char *wname, const char *bname, int k, int cin, int cout,
+				   const float **w, const float **b, fi_error *err)
+{
+	char		buf[128];		/* the longest name is 54 bytes */
+	int			wsh[4] = {k, k, cin, cout},
+				bsh[1] = {cout};
+	fi_status	s;
+
+	snprintf(buf, sizeof(buf), "%s/%s", scope, wname);
+	if ((s = fi_net_tensor(m, prefix, buf, 4, wsh, w, err)) != FI_OK)
+		return s;
+	snprintf(buf, sizeof(buf), "%s/%s", scope, bname);
+	return fi_net_tensor(m, prefix, buf, 1, bsh, b, err);
+}
+
 /* Depthwise 3x3 then pointwise 1x1: fused in row bands, else through two slots. */
 fi_status
 fi_sep_conv(fi_workspace *ws, const fi_tensor *in, int stride, fi_pads dwpad,

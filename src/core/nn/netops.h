@@ -9,6 +9,7 @@
 
 #include "nn/layers.h"
 #include "nn/model.h"
+#include "image/preprocess.h"
 #include "models/recognition.h"		/* fi_layer_hook */
 
 /* One detected face: box in image pixels (not clipped), score in 0..1. */
@@ -24,6 +25,22 @@ typedef struct fi_detection
 /* Tensor "<prefix>/<name>" with ndim dims of shape (entries < 0 = any). */
 fi_status	fi_net_tensor(const fi_model *m, const char *prefix, const char *name,
 						  int ndim, const int *shape, const float **data, fi_error *err);
+
+/*
+ * The weights [k][k][cin][cout] "<prefix>/<scope>/<wname>" and the bias
+ * [cout] "<prefix>/<scope>/<bname>" of one conv.
+ */
+fi_status	fi_net_conv_params(const fi_model *m, const char *prefix, const char *scope,
+							   const char *wname, const char *bname, int k, int cin,
+							   int cout, const float **w, const float **b, fi_error *err);
+
+/*
+ * A net's input: img (or its crop) preprocessed into an n x n x 3 tensor in
+ * workspace slot; *in points at it.
+ */
+fi_status	fi_net_input(fi_workspace *ws, int slot, const fi_image *img,
+						 const fi_rect *crop, fi_square_policy policy, int n,
+						 const fi_norm *norm, float **in, fi_error *err);
 
 /*
  * Depthwise-separable conv: depthwise k x k (weights dw_w, optional per-channel
@@ -43,6 +60,17 @@ fi_hook(fi_layer_hook hook, void *arg, const char *name, const fi_tensor *t)
 	if (hook != NULL)
 		hook(arg, name, t);
 }
+
+/* A detection with its rank in the net's stable order (anchor, grid cell). */
+typedef struct fi_ranked
+{
+	fi_detection d;
+	int			rank;
+} fi_ranked;
+
+/* qsort comparators of fi_ranked: by score, ties by rank ascending. */
+int			fi_ranked_cmp_asc(const void *pa, const void *pb);
+int			fi_ranked_cmp_desc(const void *pa, const void *pb);
 
 /* 1/(1+exp(-x)) in double. */
 double		fi_sigmoid(double x);

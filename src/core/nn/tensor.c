@@ -73,3 +73,14 @@ fi_ws_tensor(fi_workspace *ws, int slot, int h, int w, int c, fi_tensor *t, fi_e
 	t->data = p;
 	return FI_OK;
 }
+
+/* Reserve a band of rows: as many as fit in max_floats, at least one. */
+float *
+fi_ws_reserve_band(fi_workspace *ws, int slot, size_t max_floats, int hout,
+				   size_t row_floats, int *band, fi_error *err)
+{
+	size_t		rows = max_floats / row_floats;
+
+	*band = rows < 1 ? 1 : rows > (size_t) hout ? hout : (int) rows;
+	return fi_ws_reserve(ws, slot, (size_t) *band * row_floats, err);
+}

@@ -48,6 +48,13 @@ void		fi_workspace_free(fi_workspace *ws);
  */
 float	   *fi_ws_reserve(fi_workspace *ws, int slot, size_t n, fi_error *err);
 
+/*
+ * Slot for a band of output rows: as many rows (1 to hout) of row_floats
+ * each as fit in max_floats; *band gets the number of rows.
+ */
+float	   *fi_ws_reserve_band(fi_workspace *ws, int slot, size_t max_floats, int hout,
+							   size_t row_floats, int *band, fi_error *err);
+
 /* Point t at slot, sized h x w x c. */
 fi_status	fi_ws_tensor(fi_workspace *ws, int slot, int h, int w, int c,
 						 fi_tensor *t, fi_error *err);
