@@ -13,9 +13,11 @@ SQL_OBJS    = src/faceid.o src/embedding.o src/faceid_engine.o src/faceid_image.
 # Index access method.
 HNSW_OBJS   = src/hnsw.o src/hnswbuild.o src/hnswinsert.o src/hnswscan.o src/hnswutils.o src/hnswvacuum.o
 # Verification head: face_verify, face_verify_train (LAPACK through dlopen).
-VERIFY_OBJS = src/verify.o
+VERIFY_OBJS = src/verify.o src/owner_spi.o
+# Open-set identification (1:K): face_identify, face_identify_calibrate.
+IDENTIFY_OBJS = src/identify.o src/identify_calibrate.o
 
-OBJS        = $(CORE_OBJS) $(SQL_OBJS) $(HNSW_OBJS) $(VERIFY_OBJS)
+OBJS        = $(CORE_OBJS) $(SQL_OBJS) $(HNSW_OBJS) $(VERIFY_OBJS) $(IDENTIFY_OBJS)
 DATA        = sql/faceid--$(EXTVERSION).sql
 # The weights, fetched with npm pack (pinned, SHA-512 checked) and converted
 # into one aligned, checksummed float32 file; never committed.  The package's
@@ -24,7 +26,7 @@ WEIGHTS     = build/faceid_weights.bin
 SAMPLES     = $(foreach n,1 2 3 4 5 6,build/faceid_sample$(n).jpg)
 DATA_built  = $(WEIGHTS) $(SAMPLES)
 FACEAPI_DIR = .cache/face-api-1.7.15
-REGRESS     = embedding engine pipeline trigger verify hnsw badinput privileges
+REGRESS     = embedding engine pipeline trigger verify hnsw badinput privileges identify
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
