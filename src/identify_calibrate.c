@@ -24,6 +24,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -39,6 +40,7 @@
 #define CALIBRATE_FETCH		1000	/* rows per cursor fetch */
 
 PG_FUNCTION_INFO_V1(face_identify_calibrate);
+PG_FUNCTION_INFO_V1(faceid_identify_forget_dropped);
 
 /* One leave-one-label-out stranger and the people nearest to it. */
 typedef struct Stranger
@@ -478,4 +480,41 @@ face_identify_calibrate(PG_FUNCTION_ARGS)
 	out[4] = CStringGetTextDatum(settings);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 	return (Datum) 0;
+}
+
+/*
+ * sql_drop event trigger: delete the calibrations of dropped galleries and
+ * of galleries that lost their label or embedding column, as the owner of
+ * the table (whoever drops a table need not be able to write it).
+ */
+Datum
+faceid_identify_forget_dropped(PG_FUNCTION_ARGS)
+{
+	Oid			caltable;
+	char	   *sql;
+	int			ret;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("faceid_identify_forget_dropped() must be called as an event trigger")));
+
+	caltable = get_relname_relid(IDENTIFY_TABLE, get_func_namespace(fcinfo->flinfo->fn_oid));
+	if (!OidIsValid(caltable))
+		PG_RETURN_VOID();		/* the extension itself is being dropped */
+
+	sql = psprintf("DELETE FROM %s c USING pg_catalog.pg_event_trigger_dropped_objects() o "
+				   "WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+				   "AND c.gallery::pg_catalog.oid OPERATOR(pg_catalog.=) o.objid "
+				   "AND (o.objsubid OPERATOR(pg_catalog.=) 0 OR "
+				   "o.address_names[pg_catalog.array_length(o.address_names, 1)] "
+				   "OPERATOR(pg_catalog.=) ANY (ARRAY[c.label_column::pg_catalog.text, c.embedding_column::pg_catalog.text]))",
+				   faceid_extension_table_name(caltable));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = faceid_spi_execute_as_owner(caltable, sql, 0, NULL, NULL, NULL);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "forgetting dropped galleries failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	PG_RETURN_VOID();
 }
