@@ -4,7 +4,7 @@
 -- iemb(person, photo): person p's photos lie about 0.006 apart, different
 -- people about 1.1 apart (deterministic synthetic encodings).
 CREATE FUNCTION iemb(person int, photo int) RETURNS faceembedding LANGUAGE sql IMMUTABLE AS
-$$ SELECT array_agg(round((0.1 * sin(person * 7919 + i * 31) + 0.0005 * sin(photo * 104729 + person * 13 + i))::numeric, 5)::real
+$$ SELECT array_agg(round((0.1 * sin(person * 7919 + i * (person + 31)) + 0.0005 * sin(photo * 104729 + person * 13 + i))::numeric, 5)::real
                     ORDER BY i)::faceembedding
    FROM generate_series(1, 128) i $$;
 -- try(sql): 'ok', or the error's SQLSTATE, message and hint.
@@ -130,11 +130,12 @@ SELECT label, accepted FROM face_identify(iemb(11, 4), 'ident_photo_view', 'who'
 -- The cap: face_identify reads at most 1,000 rows.  When one person fills
 -- them, the people beyond count at the last row's distance: the answer can
 -- only get more cautious (here: 1,100 copies of one photo of person 1, so a
--- new photo of person 1 has nobody to be compared with and is not accepted).
+-- new photo of person 1 is compared with person 1's own rows only, and is
+-- not accepted).
 CREATE TABLE ident_crowded AS SELECT person, embedding FROM ident_photos WHERE person IS NOT NULL AND embedding IS NOT NULL;
 INSERT INTO ident_crowded SELECT 1, iemb(1, 1) FROM generate_series(1, 1100);
 SELECT labels, photos FROM face_identify_calibrate('ident_crowded', 'person');
-SELECT label, round(distance::numeric, 2) AS distance, false_accept, accepted
+SELECT label, round(distance::numeric, 2) AS distance, false_accept > 0.01 AS cautious, accepted
 FROM face_identify(iemb(1, 5), 'ident_crowded', 'person');
 -- with 900 copies the other people are reached within the cap
 DELETE FROM ident_crowded WHERE ctid IN (SELECT ctid FROM ident_crowded WHERE person = 1 LIMIT 200);
@@ -171,14 +172,4 @@ DROP SEQUENCE ident_not_a_table;
 DROP ROLE regress_identify_reader;
 SELECT count(*) AS left_over FROM faceid_identify_calibration;
 
--- DROP EXTENSION takes the table, the functions and the event trigger.
-CREATE TABLE ident_survivor (person int, embedding faceembedding);
-INSERT INTO ident_survivor SELECT p, iemb(p, 1) FROM generate_series(1, 10) p;
-SELECT labels FROM face_identify_calibrate('ident_survivor', 'person');
-DROP EXTENSION faceid CASCADE;
-SELECT count(*) AS faceid_objects FROM pg_class WHERE relname = 'faceid_identify_calibration';
-SELECT count(*) AS event_triggers FROM pg_event_trigger WHERE evtname LIKE 'faceid%';
-DROP TABLE ident_survivor;
-CREATE EXTENSION faceid;
-SELECT count(*) AS fresh FROM faceid_identify_calibration;
 DROP FUNCTION try(text);
