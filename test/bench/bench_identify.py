@@ -14,6 +14,8 @@ throw-away cluster.
    per-query latency of face_identify vs the plain ORDER BY <-> LIMIT 1
    (prepared statements, the same probes, interleaved rounds; medians), and
    the time of face_identify_calibrate.
+3. FACEID_BENCH_PART=calibrate: only the calibration time (no index; for
+   1M rows: bash test/bench/bench_identify.sh 1000000).
 Environment: FACEID_BENCH_DATA (gen_faces.pl output), FACEID_BENCH_ROWS,
 FACEID_LFW_ENC (optional: a file of precomputed face_embed encodings,
 "name<TAB>num<TAB>[..]|NULL" lines, to skip the 5 minutes of encoding).
@@ -187,6 +189,26 @@ def median_ms(cur, sql, probes):
     return statistics.median(times)
 
 
+def calibrate_only(cur):
+    """Part 3 (FACEID_BENCH_PART=calibrate, e.g. 1M rows): the time of
+    face_identify_calibrate alone (it needs no index), twice."""
+    data = os.environ["FACEID_BENCH_DATA"]
+    rows = int(os.environ.get("FACEID_BENCH_ROWS", "100000"))
+    cur.execute("CREATE TABLE faces (id int PRIMARY KEY, ident int, e faceembedding)")
+    with open(os.path.join(data, "faces.copy")) as f, cur.copy("COPY faces FROM STDIN") as cp:
+        for chunk in iter(lambda: f.read(1 << 20), ""):
+            cp.write(chunk)
+    cur.execute("VACUUM ANALYZE faces")
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        cur.execute("SELECT labels, photos, samples FROM face_identify_calibrate('faces', 'ident', 'e')")
+        labels, photos, samples = cur.fetchone()
+        times.append(time.perf_counter() - t0)
+    print(f"\n{rows} face-like rows ({labels} people): face_identify_calibrate "
+          f"{' s, '.join(f'{t:.1f}' for t in times)} s ({samples} leave-one-label-out strangers; two runs)")
+
+
 def speed(cur):
     """Part 2: latency on the face-like gallery and calibration time."""
     data = os.environ["FACEID_BENCH_DATA"]
@@ -203,7 +225,7 @@ def speed(cur):
     cur.execute("CREATE INDEX ON faces USING faceid_hnsw (e)")
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cur.execute("SELECT labels, photos, samples FROM face_identify_calibrate('faces', 'ident')")
+    cur.execute("SELECT labels, photos, samples FROM face_identify_calibrate('faces', 'ident', 'e')")
     labels, photos, samples = cur.fetchone()
     calib = time.perf_counter() - t0
     print(f"\n{rows} face-like rows ({labels} people), faceid_hnsw index built in {build:.1f} s; "
@@ -236,6 +258,8 @@ def main():
             lfw(cur)
         if os.environ.get("FACEID_BENCH_PART", "all") in ("all", "speed"):
             speed(cur)
+        if os.environ.get("FACEID_BENCH_PART", "all") == "calibrate":
+            calibrate_only(cur)
     return 0
 
 

@@ -3,7 +3,8 @@
 # face_identify_calibrate): the LFW View 1 DIR/FPIR tables, and latency and
 # calibration time on ROWS face-like rows (see bench_identify.py).
 #   bash test/bench/bench_identify.sh [ROWS]        (default 100000)
-# FACEID_BENCH_PART=lfw|speed|all (default all); FACEID_LFW_ENC=file reuses
+# FACEID_BENCH_PART=lfw|speed|all|calibrate (default all; calibrate: only the
+# calibration time, no index, e.g. at 1000000 rows); FACEID_LFW_ENC=file reuses
 # precomputed encodings.  Data: ROWS/10 identities x 10 photos from
 # test/bench/gen_faces.pl (seed 42).  Needs faceid installed, or installed
 # with make install DESTDIR=/some/dir and FACEID_DESTDIR=/some/dir set.
