@@ -6,18 +6,16 @@ EXTENSION   = faceid
 EXTVERSION  = 0.1.0
 MODULE_big  = faceid
 
-# The PostgreSQL-free core (also linked by test/core, fuzzers and benchmarks).
-CORE_OBJS   = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
-# SQL glue: fmgr functions, GUCs, errors.
-SQL_OBJS    = src/faceid.o src/embedding.o src/faceid_engine.o src/faceid_image.o src/faceid_trigger.o
-# Index access method.
-HNSW_OBJS   = src/hnsw.o src/hnswbuild.o src/hnswinsert.o src/hnswscan.o src/hnswutils.o src/hnswvacuum.o
-# Verification head: face_verify, face_verify_train (LAPACK through dlopen).
-VERIFY_OBJS = src/verify.o src/owner_spi.o
-# Open-set identification (1:K): face_identify, face_identify_calibrate.
-IDENTIFY_OBJS = src/identify.o src/identify_calibrate.o
+# The PostgreSQL-free core, one folder per stage (also linked by test/core,
+# the fuzzers and the benchmarks): image/ nn/ models/ face/ embedding/.
+CORE_SRCS   = $(wildcard src/core/*.c src/core/*/*.c)
+CORE_OBJS   = $(CORE_SRCS:.c=.o)
+# SQL glue, one file per group of SQL objects it exposes (src/*.c).
+SQL_OBJS    = $(patsubst %.c,%.o,$(wildcard src/*.c))
+# The faceid_hnsw index access method (src/hnsw/).
+HNSW_OBJS   = $(patsubst %.c,%.o,$(wildcard src/hnsw/*.c))
 
-OBJS        = $(CORE_OBJS) $(SQL_OBJS) $(HNSW_OBJS) $(VERIFY_OBJS) $(IDENTIFY_OBJS)
+OBJS        = $(CORE_OBJS) $(SQL_OBJS) $(HNSW_OBJS)
 DATA        = sql/faceid--$(EXTVERSION).sql
 # The weights, fetched with npm pack (pinned, SHA-512 checked) and converted
 # into one aligned, checksummed float32 file; never committed.  The package's
@@ -54,4 +52,4 @@ build/faceid_sample%.jpg: $(FACEAPI_DIR)/.sha512
 
 # PGXS does not track header dependencies: rebuild every object when any
 # header changes, so no object is ever compiled against a stale struct.
-$(OBJS): $(wildcard src/*.h src/core/*.h)
+$(OBJS): $(wildcard src/*.h src/*/*.h src/core/*/*.h)

@@ -8,9 +8,9 @@
 #include "utils/guc.h"
 
 #include "faceid.h"
-#include "core/distance.h"
-#include "faceid_engine.h"
-#include "hnsw.h"
+#include "core/embedding/distance.h"
+#include "engine.h"
+#include "hnsw/hnsw.h"
 #include "identify.h"
 
 PG_MODULE_MAGIC;

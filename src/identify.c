@@ -34,8 +34,8 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
-#include "embedding.h"
-#include "faceid_engine.h"
+#include "type_embedding.h"
+#include "engine.h"
 #include "identify.h"
 #include "owner_spi.h"
 

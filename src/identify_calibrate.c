@@ -33,7 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "embedding.h"
+#include "type_embedding.h"
 #include "identify.h"
 #include "owner_spi.h"
 

@@ -16,18 +16,9 @@ import sys
 import psycopg
 from psycopg.adapt import Dumper
 
+from checks import check, done
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-passed = failed = 0
-
-
-def check(ok, what):
-    """Record one check."""
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 class Embedding:
@@ -110,8 +101,7 @@ def main():
         cur.execute("SELECT 1")
         check(cur.fetchone()[0] == 1, "session alive after an error")
         cur.execute("DROP TABLE client_people")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

@@ -23,20 +23,11 @@ import sys
 
 import psycopg
 
+from checks import check, done
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("FACEID_SHARED", os.path.join(ROOT, "..", "shared"))
 CROP = os.path.join(ROOT, "test", "core", "tool_crop_png.bin")
-passed = failed = 0
-
-
-def check(ok, what):
-    """Record one check."""
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 def png_crop(path, x, y, w, h):
@@ -118,8 +109,7 @@ def main():
             lfw_identity(cur)
         else:
             print(f"SKIP: {SHARED}/faces/lfw-view1 absent: LFW identity check not run")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

@@ -24,20 +24,11 @@ import sys
 
 import psycopg
 
+from checks import check, done
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("FACEID_SHARED", os.path.join(ROOT, "..", "shared"))
 LFW = os.path.join(SHARED, "faces", "lfw-view1")
-passed = failed = 0
-
-
-def check(ok, what):
-    """Record one check."""
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 def devtest_people():
@@ -158,8 +149,7 @@ def main():
               f"false_accept higher among 361 people for {rises} ({rises / max(len(same), 1):.2f})")
         check(len(same) >= 50 and rises >= 0.6 * len(same),
               f"false_accept rose for only {rises} of {len(same)} strangers with the same match")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

@@ -16,20 +16,11 @@ import sys
 
 import psycopg
 
+from checks import check, done
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("FACEID_SHARED", os.path.join(ROOT, "..", "shared"))
 LFW = os.path.join(SHARED, "faces", "lfw-view1")
-passed = failed = 0
-
-
-def check(ok, what):
-    """Record one check."""
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 def pairs(path):
@@ -103,8 +94,7 @@ def main():
     check(match_acc >= 0.980, f"face_match accuracy {match_acc:.3f} < 0.980 of all pairs")
     check(abs(verify_acc - match_acc) <= 0.01,
           f"face_verify {verify_acc:.3f} more than 1 point from the calibrated threshold {match_acc:.3f}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return done()
 
 
 if __name__ == "__main__":

@@ -6,31 +6,13 @@
  *	  faces of sample1.jpg (1920x1280) with the default options.
  *	  Usage: bench_pipeline [runs]   (env FACEID_SHARED, FACEID_WEIGHTS)
  */
-#include "landmarks.h"
-#include "pipeline.h"
-#include "ssd.h"
+#include "models/landmarks.h"
+#include "face/pipeline.h"
+#include "models/ssd.h"
 #include "testutil.h"
-#include "tinyface.h"
+#include "models/tinyface.h"
 
 #include <math.h>
-
-/* Ascending doubles. */
-static int
-dcmp(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Median of n timings. */
-static double
-median(double *t, int n)
-{
-	qsort(t, n, sizeof(double), dcmp);
-	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
 
 #define TIME(label, runs, stmt) \
 	do { \
@@ -43,7 +25,7 @@ median(double *t, int n)
 			stmt; \
 			ts_[r_] = t_ms() - t0_; \
 		} \
-		double med_ = median(ts_, n_);	/* sorts ts_ */ \
+		double med_ = t_median(ts_, n_);	/* sorts ts_ */ \
 		printf("%-52s %8.2f ms median, %8.2f min (%d runs)\n", label, med_, ts_[0], n_); \
 	} while (0)
 

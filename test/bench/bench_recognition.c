@@ -9,9 +9,10 @@
  *	  Env: FACEID_WEIGHTS (default <repo>/build/faceid_weights.bin).
  *	  The kernel set follows OPENBLAS_CORETYPE (unset = faceid's cpuid pick).
  */
-#include "blas.h"
-#include "model.h"
-#include "recognition.h"
+#include "nn/blas.h"
+#include "nn/model.h"
+#include "models/recognition.h"
+#include "testutil.h"
 
 #include <immintrin.h>
 #include <limits.h>
@@ -23,34 +24,6 @@
 
 #define MFLOP_PER_IMAGE 541.708288	/* 2 x 270,854,144 MACs (spec 8) */
 #define MAX_LAYERS 32
-
-/* Monotonic time in ms. */
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* qsort on doubles. */
-static int
-cmp_d(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Median of n values (sorts them). */
-static double
-median(double *v, int n)
-{
-	qsort(v, n, sizeof(double), cmp_d);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* fp32 FMA peak of one core in GFLOP/s: 12 independent 512-bit FMA chains in registers. */
 __attribute__((target("avx512f")))
@@ -68,7 +41,7 @@ peak_avx512(void)
 				t1;
 	float		sink;
 
-	t0 = now_ms();
+	t0 = t_ms();
 	for (long it = 0; it < iters; it++)
 	{
 #define F(r) r = _mm512_fmadd_ps(r, m, a)
@@ -77,7 +50,7 @@ peak_avx512(void)
 		__asm__ volatile ("" : "+v"(r6), "+v"(r7), "+v"(r8), "+v"(r9), "+v"(r10), "+v"(r11));
 #undef F
 	}
-	t1 = now_ms();
+	t1 = t_ms();
 	sink = _mm512_reduce_add_ps(r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7 + r8 + r9 + r10 + r11);
 	if (sink == 12345.0f)
 		printf(" ");
@@ -99,7 +72,7 @@ static void
 prof_hook(void *arg, const char *name, const fi_tensor *t)
 {
 	prof	   *p = arg;
-	double		now = now_ms();
+	double		now = t_ms();
 	int			i;
 
 	for (i = 0; i < p->n; i++)
@@ -109,9 +82,10 @@ prof_hook(void *arg, const char *name, const fi_tensor *t)
 		p->name[p->n++] = name;
 	if (i < MAX_LAYERS && p->ms[i] != NULL)
 		p->ms[i][p->run] = now - p->t_last;
-	p->t_last = now_ms();
+	p->t_last = t_ms();
 }
 
+/* Load the model, then time the net and each of its layers. */
 int
 main(int argc, char **argv)
 {
@@ -174,16 +148,16 @@ main(int argc, char **argv)
 		fi_recognition_forward(m, ws, in, out, NULL, NULL, NULL, &err);
 	for (int i = 0; i < runs; i++)
 	{
-		double		t0 = now_ms();
+		double		t0 = t_ms();
 
 		if (fi_recognition_forward(m, ws, in, out, NULL, NULL, NULL, &err) != FI_OK)
 		{
 			fprintf(stderr, "bench_recognition: %s\n", err.msg);
 			return 1;
 		}
-		ms[i] = now_ms() - t0;
+		ms[i] = t_ms() - t0;
 	}
-	med = median(ms, runs);
+	med = t_median(ms, runs);
 	peak = __builtin_cpu_supports("avx512f") ? peak_avx512() : 0;
 	printf("OpenBLAS core %-9s (OPENBLAS_CORETYPE %s: %s)\n", bl->corename,
 		   bl->coretype[0] ? bl->coretype : "unset", bl->coretype_origin);
@@ -202,12 +176,12 @@ main(int argc, char **argv)
 			p.ms[i] = malloc(sizeof(double) * runs);
 		for (p.run = 0; p.run < runs; p.run++)
 		{
-			p.t_last = now_ms();
+			p.t_last = t_ms();
 			fi_recognition_forward(m, ws, in, out, prof_hook, &p, NULL, &err);
 		}
 		printf("  per layer (median ms; a block's time includes its two convs):\n");
 		for (int i = 0; i < p.n; i++)
-			printf("    %-18s %7.3f\n", p.name[i], median(p.ms[i], runs));
+			printf("    %-18s %7.3f\n", p.name[i], t_median(p.ms[i], runs));
 		for (int i = 0; i < MAX_LAYERS; i++)
 			free(p.ms[i]);
 	}

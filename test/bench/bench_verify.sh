@@ -18,15 +18,8 @@ if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
 		-o work_mem=256MB bash "$0" "$N"
 fi
 
-q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
-
-# Median wall time (ms) of a statement run R times.
-median_ms() {
-	local sql="$1" runs="${2:-5}"
-	for _ in $(seq "$runs"); do
-		q -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-	done | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-}
+. "$(dirname "$0")/benchlib.sh"
+BENCH_RUNS=5
 
 echo "faceid verification head benchmark: N = $N training pairs"
 q <<SQL

@@ -11,10 +11,10 @@ set -eu
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out="$repo/build/bench"
 mkdir -p "$out"
-${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -I"$repo/src/core" -o "$out/bench_recognition" \
-	"$repo/test/bench/bench_recognition.c" "$repo"/src/core/*.c -ljpeg -lpng -ldl -lm
+${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -I"$repo/src/core" -I"$repo/test/core" -o "$out/bench_recognition" \
+	"$repo/test/bench/bench_recognition.c" "$repo"/src/core/*.c "$repo"/src/core/*/*.c -ljpeg -lpng -ldl -lm
 ${CC:-cc} -O2 -g -std=gnu11 -Wall -ffp-contract=off -fPIC -shared -I"$repo/src/core" \
-	-o "$out/libfaceid_core.so" "$repo"/src/core/*.c -ljpeg -lpng -ldl -lm
+	-o "$out/libfaceid_core.so" "$repo"/src/core/*.c "$repo"/src/core/*/*.c -ljpeg -lpng -ldl -lm
 runs=100
 for a in "$@"; do case $a in [0-9]*) runs=$a ;; esac; done
 echo "== auto (OPENBLAS_CORETYPE unset: faceid picks from cpuid)"

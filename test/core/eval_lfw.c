@@ -18,7 +18,7 @@
  *	  --assert: exit 1 unless DevTest >= 98.0% (calibrated, similarity),
  *	  no face on plain, recall >= 0.9.
  */
-#include "pipeline.h"
+#include "face/pipeline.h"
 #include "testutil.h"
 
 #include <dirent.h>
@@ -116,17 +116,6 @@ read_pairs(const char *dir, const char *file, bool test, pair **pairs, int *np)
 	return 0;
 }
 
-/* Euclidean distance. */
-static double
-dist(const float *a, const float *b)
-{
-	double		s = 0;
-
-	for (int i = 0; i < FI_REC_DIM; i++)
-		s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
-	return sqrt(s);
-}
-
 /* Correct pairs of a set at threshold t (d <= t: same); missing faces are wrong. */
 static int
 correct_at(const pair *pr, int np, bool test, const double *d, double t)
@@ -137,16 +126,6 @@ correct_at(const pair *pr, int np, bool test, const double *d, double t)
 		if (pr[i].test == test && d[i] >= 0 && (d[i] <= t) == pr[i].same)
 			ok++;
 	return ok;
-}
-
-/* Ascending doubles. */
-static int
-dcmp(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* Threshold maximising DevTrain accuracy: the middle of the best plateau. */
@@ -161,7 +140,7 @@ calibrate(const pair *pr, int np, const double *d)
 	for (int i = 0; i < np; i++)
 		if (!pr[i].test && d[i] >= 0)
 			v[n++] = d[i];
-	qsort(v, n, sizeof(double), dcmp);
+	qsort(v, n, sizeof(double), t_dcmp);
 	for (int i = 0; i + 1 < n; i++)
 	{
 		double		t = (v[i] + v[i + 1]) / 2;
@@ -196,7 +175,7 @@ report(const char *label, const pair *pr, int np, const float *desc, const bool 
 	{
 		ntest += pr[i].test;
 		d[i] = (found[pr[i].a] && found[pr[i].b]) ?
-			dist(desc + (size_t) pr[i].a * FI_REC_DIM, desc + (size_t) pr[i].b * FI_REC_DIM) : -1;
+			t_dist(desc + (size_t) pr[i].a * FI_REC_DIM, desc + (size_t) pr[i].b * FI_REC_DIM) : -1;
 		if (pr[i].test && d[i] >= 0)
 		{
 			scored++;

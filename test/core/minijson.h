@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
+
 typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
 
 typedef struct jnode
@@ -180,21 +182,11 @@ j_num(const jnode *nd)
 static jnode *
 j_load(const char *path)
 {
-	FILE	   *f = fopen(path, "rb");
-	long		len;
-	char	   *buf;
-	jnode	   *root;
+	char	   *buf = (char *) t_read(path, NULL);
+	jnode	   *root = NULL;
 
-	if (f == NULL)
+	if (buf == NULL)
 		return NULL;
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(len + 1);
-	if (fread(buf, 1, len, f) != (size_t) len)
-		len = 0;
-	buf[len] = 0;
-	fclose(f);
 	j_value(buf, &root);
 	free(buf);
 	return root;

@@ -5,13 +5,13 @@
  *	  max |ours - golden| <= 1e-4 * max|golden| per layer, from the raw .f32
  *	  dump where it exists, else from the JSON samples and stats.
  */
-#include "fastconv.h"
-#include "landmarks.h"
+#include "nn/fastconv.h"
+#include "models/landmarks.h"
 #include "minijson.h"
-#include "preprocess.h"
-#include "ssd.h"
+#include "image/preprocess.h"
+#include "models/ssd.h"
 #include "testutil.h"
-#include "tinyface.h"
+#include "models/tinyface.h"
 
 #include <math.h>
 

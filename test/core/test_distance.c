@@ -3,7 +3,7 @@
  *	  Every distance implementation returns the same bits, and the value is
  *	  the squared Euclidean distance.
  */
-#include "distance.h"
+#include "embedding/distance.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -42,6 +42,7 @@ rnd(unsigned *seed)
 	return u;
 }
 
+/* Every implementation against the reference order, then edge values. */
 int
 main(void)
 {

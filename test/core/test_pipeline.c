@@ -12,7 +12,7 @@
  *	  similarity alignment, the retry on a frame-filling face, many faces.
  */
 #include "minijson.h"
-#include "pipeline.h"
+#include "face/pipeline.h"
 #include "testutil.h"
 
 #include <dirent.h>
@@ -242,17 +242,6 @@ rotate(const fi_image *img, double deg)
 	return o;
 }
 
-/* Distance of two descriptors. */
-static double
-fdist(const float *a, const float *b)
-{
-	double		s = 0;
-
-	for (int i = 0; i < FI_REC_DIM; i++)
-		s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
-	return sqrt(s);
-}
-
 /* Behaviour beyond the golden files: alignment, retry, many faces, cancel, bad input. */
 static void
 check_behaviour(fi_pipeline *p, const char *shared)
@@ -314,7 +303,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 				double		best = 1e9;
 
 				for (int i = 0; i < nr; i++)
-					best = fmin(best, fdist(d0, rs[i].descriptor));
+					best = fmin(best, t_dist(d0, rs[i].descriptor));
 				if (al == 0)
 					dsim = best;
 				else
@@ -356,9 +345,9 @@ check_behaviour(fi_pipeline *p, const char *shared)
 						   tight.rgb + ((size_t) (y / 12) * 120 + x / 12) * 3, 3);
 			st = fi_face_embed_largest(p, &huge, &o, d2, &found2, &f2, NULL, &err);
 			t_check(st == FI_OK && found2 &&
-					fdist(d, d2) < 0.4 && f2.w > 600,
+					t_dist(d, d2) < 0.4 && f2.w > 600,
 					"frame-filling 1440x1800 face: found (attempt %d, box width %.0f), distance to the small one %.3f",
-					found2 ? f2.attempt : -1, found2 ? f2.w : 0, found2 ? fdist(d, d2) : -1);
+					found2 ? f2.attempt : -1, found2 ? f2.w : 0, found2 ? t_dist(d, d2) : -1);
 			free(huge.rgb);
 		}
 

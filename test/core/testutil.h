@@ -10,9 +10,10 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 #include "fi_core.h"
-#include "image.h"
-#include "model.h"
+#include "image/image.h"
+#include "nn/model.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,7 @@ t_weights(void)
 	return cands[0];
 }
 
-/* Whole file into a malloc'd buffer; NULL when unreadable. */
+/* Whole file into a malloc'd, NUL-terminated buffer; NULL when unreadable. */
 static unsigned char *
 t_read(const char *path, size_t *len)
 {
@@ -108,15 +109,17 @@ t_read(const char *path, size_t *len)
 	fseek(f, 0, SEEK_END);
 	n = ftell(f);
 	fseek(f, 0, SEEK_SET);
-	buf = malloc(n > 0 ? n : 1);
+	buf = malloc(n + 1);
 	if (buf == NULL || fread(buf, 1, n, f) != (size_t) n)
 	{
 		free(buf);
 		fclose(f);
 		return NULL;
 	}
+	buf[n] = '\0';
 	fclose(f);
-	*len = n;
+	if (len != NULL)
+		*len = n;
 	return buf;
 }
 
@@ -142,6 +145,33 @@ t_load_image(const char *path, fi_image *img)
 	return 0;
 }
 
+/* The deterministic w x h input image of the golden layer files. */
+static fi_image
+t_pattern(int w, int h)
+{
+	fi_image	img = {w, h, malloc((size_t) w * h * 3)};
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int c = 0; c < 3; c++)
+				img.rgb[((size_t) y * w + x) * 3 + c] = (uint8_t) ((x * 7 + y * 13 + c * 50) % 256);
+	return img;
+}
+
+/* Open the weights file (t_weights); on failure count it and say how to build it. */
+static fi_model *
+t_open_model(void)
+{
+	fi_model   *m = NULL;
+	fi_error	err = {0};
+
+	if (fi_model_open(t_weights(), &m, &err) == FI_OK)
+		return m;
+	printf("FAIL: weights: %s (build them: sh src/tools/fetch_weights.sh && node src/tools/convert_weights.js, or set FACEID_WEIGHTS)\n", err.msg);
+	t_failed++;
+	return NULL;
+}
+
 /* Monotonic time in ms. */
 static double
 t_ms(void)
@@ -150,6 +180,35 @@ t_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* qsort order of doubles, ascending. */
+static int
+t_dcmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of n values (sorts them). */
+static double
+t_median(double *v, int n)
+{
+	qsort(v, n, sizeof(double), t_dcmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Euclidean distance of two 128-d descriptors, in double. */
+static double
+t_dist(const float *a, const float *b)
+{
+	double		s = 0;
+
+	for (int i = 0; i < 128; i++)
+		s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+	return sqrt(s);
 }
 
 #endif							/* TESTUTIL_H */

@@ -5,7 +5,7 @@
  *	  test can feed exact pixels to face_embed_crop through COPY or a query.
  *	    tool_crop_png.bin IMAGE X Y W H      (W or H 0 = whole image)
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <png.h>
 #include <stdio.h>
@@ -32,13 +32,11 @@ flush_nop(png_structp png)
 {
 }
 
+/* Decode IMAGE, crop it, write the crop as PNG hex (\\x...) to stdout. */
 int
 main(int argc, char **argv)
 {
 	fi_image	img;
-	fi_error	err;
-	size_t		len;
-	uint8_t    *data;
 	int			x, y, w, h;
 	png_structp png;
 	png_infop	info;
@@ -48,12 +46,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s IMAGE X Y W H\n", argv[0]);
 		return 2;
 	}
-	data = tool_slurp(argv[1], &len);
-	if (fi_image_decode(data, len, 100000000, &img, &err) != FI_OK)
-	{
-		fprintf(stderr, "%s: %s\n", argv[1], err.msg);
-		return 1;
-	}
+	tool_load(argv[1], &img);
 	x = atoi(argv[2]);
 	y = atoi(argv[3]);
 	w = atoi(argv[4]);
@@ -83,6 +76,5 @@ main(int argc, char **argv)
 	png_destroy_write_struct(&png, &info);
 	putchar('\n');
 	fi_image_free(&img);
-	free(data);
 	return 0;
 }

@@ -14,7 +14,7 @@
  *	    make -C test/core tools
  *	    test/core/tool_fixtures.bin build/faceid_sample1.jpg 700 350 460 430 3 test/data
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,14 +111,12 @@ write_grey16(const char *path, const uint8_t *rgb, int w, int h)
 	free(row);
 }
 
+/* Cut the rectangle, shrink it, write cmyk.jpg and grey16.png into OUTDIR. */
 int
 main(int argc, char **argv)
 {
 	fi_image	img;
-	fi_error	err;
-	size_t		len;
-	uint8_t    *data,
-			   *out;
+	uint8_t    *out;
 	int			x0, y0, cw, ch, s, w, h;
 	char		path[4096];
 
@@ -127,14 +125,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PHOTO X Y W H SCALE OUTDIR\n", argv[0]);
 		return 2;
 	}
-	data = tool_slurp(argv[1], &len);
-	if (fi_image_decode(data, len, 100000000, &img, &err) != FI_OK)
-	{
-		fprintf(stderr, "%s: %s\n", argv[1], err.msg);
-		return 1;
-	}
+	tool_load(argv[1], &img);
 	x0 = atoi(argv[2]), y0 = atoi(argv[3]), cw = atoi(argv[4]), ch = atoi(argv[5]), s = atoi(argv[6]);
-	if (s < 1 || x0 < 0 || y0 < 0 || cw < s || ch < s || x0 + cw > img.width || y0 + ch > img.height)
+	if (!tool_rect_ok(&img, x0, y0, cw, ch, s))
 	{
 		fprintf(stderr, "rectangle or scale out of range\n");
 		return 2;
@@ -146,6 +139,5 @@ main(int argc, char **argv)
 	write_grey16(path, out, w, h);
 	fi_image_free(&img);
 	free(out);
-	free(data);
 	return 0;
 }

@@ -8,7 +8,7 @@
  *	  e.g. (face 1 of the first demo photo, 64 times, 1224x1144):
  *	    tool_tile.bin build/faceid_sample1.jpg 700 350 460 430 3 8 8 /tmp/tiled.jpg
  */
-#include "image.h"
+#include "image/image.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +16,12 @@
 
 #include "toolutil.h"
 
+/* Tile a shrunk crop of a photo COLS x ROWS times into one JPEG. */
 int
 main(int argc, char **argv)
 {
 	fi_image	img;
-	fi_error	err;
-	size_t		len;
-	uint8_t    *data,
-			   *tile,
+	uint8_t    *tile,
 			   *row;
 	int			x0, y0, cw, ch, s, cols, rows, w, h;
 	struct jpeg_compress_struct c;
@@ -35,15 +33,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PHOTO X Y W H SCALE COLS ROWS OUT.jpg\n", argv[0]);
 		return 2;
 	}
-	data = tool_slurp(argv[1], &len);
-	if (fi_image_decode(data, len, 100000000, &img, &err) != FI_OK)
-	{
-		fprintf(stderr, "%s: %s\n", argv[1], err.msg);
-		return 1;
-	}
+	tool_load(argv[1], &img);
 	x0 = atoi(argv[2]), y0 = atoi(argv[3]), cw = atoi(argv[4]), ch = atoi(argv[5]);
 	s = atoi(argv[6]), cols = atoi(argv[7]), rows = atoi(argv[8]);
-	if (s < 1 || x0 < 0 || y0 < 0 || cw < s || ch < s || x0 + cw > img.width || y0 + ch > img.height ||
+	if (!tool_rect_ok(&img, x0, y0, cw, ch, s) ||
 		cols < 1 || rows < 1 || cols > 64 || rows > 64)
 	{
 		fprintf(stderr, "rectangle, scale or grid out of range\n");
@@ -84,6 +77,5 @@ main(int argc, char **argv)
 	fi_image_free(&img);
 	free(tile);
 	free(row);
-	free(data);
 	return 0;
 }

@@ -5,11 +5,12 @@
 #ifndef FI_TOOLUTIL_H
 #define FI_TOOLUTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "fi_image.h"
+#include "image/image.h"
 
 /* Read a whole file into memory; exit(1) with a message when it cannot. */
 static inline uint8_t *
@@ -34,6 +35,30 @@ tool_slurp(const char *path, size_t *len)
 	fclose(f);
 	*len = n;
 	return buf;
+}
+
+/* Read and decode a photo with the core decoder; exit(1) with a message when it cannot. */
+static inline void
+tool_load(const char *path, fi_image *img)
+{
+	size_t		len;
+	uint8_t    *data = tool_slurp(path, &len);
+	fi_error	err;
+
+	if (fi_image_decode(data, len, 100000000, img, &err) != FI_OK)
+	{
+		fprintf(stderr, "%s: %s\n", path, err.msg);
+		exit(1);
+	}
+	free(data);
+}
+
+/* True when (x0, y0, cw, ch) lies inside img and holds at least one s x s box. */
+static inline bool
+tool_rect_ok(const fi_image *img, int x0, int y0, int cw, int ch, int s)
+{
+	return s >= 1 && x0 >= 0 && y0 >= 0 && cw >= s && ch >= s &&
+		x0 + cw <= img->width && y0 + ch <= img->height;
 }
 
 /*

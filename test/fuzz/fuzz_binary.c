@@ -3,7 +3,7 @@
  *	  libFuzzer target: the faceembedding binary wire form
  *	  (fi_embedding_from_wire).  Only 512 bytes of finite floats are accepted.
  */
-#include "embedding_io.h"
+#include "embedding/embedding_io.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,10 +6,10 @@
  *	  net, whose output must be finite.  FACEID_WEIGHTS names the weights
  *	  file (default build/faceid_weights.bin); without it only decoding runs.
  */
-#include "image.h"
-#include "model.h"
-#include "recognition.h"
-#include "tensor.h"
+#include "image/image.h"
+#include "nn/model.h"
+#include "models/recognition.h"
+#include "nn/tensor.h"
 
 #include <math.h>
 #include <stdio.h>

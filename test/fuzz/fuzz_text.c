@@ -3,7 +3,7 @@
  *	  libFuzzer target: the faceembedding text form (fi_embedding_parse).
  *	  Any input must give FI_OK with 128 finite values or a clean error.
  */
-#include "embedding_io.h"
+#include "embedding/embedding_io.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -147,6 +147,7 @@ png_seed(const char *name, int w, int h, int color_type, int depth)
 	free(px);
 }
 
+/* Write the seed corpora of the three targets under the directory given. */
 int
 main(int argc, char **argv)
 {

@@ -1,0 +1,182 @@
+/*
+ * align.c
+ *	  From 68 landmarks to the recognition net's 150x150 input: face-api's
+ *	  descriptor box (spec 6.4), or a similarity-aligned chip sampled
+ *	  bilinearly from the photo.
+ */
+#include "face/pipeline.h"
+
+#include "image/preprocess.h"
+
+#include <math.h>
+
+/*
+ * Canonical chip geometry of the similarity alignment.  Chosen to agree with
+ * face-api's dlib-style box (spec 6.4) on an upright face: the centroid of
+ * (left eye, right eye, mouth) at (0.5, 0.43) of the side and the mean
+ * eye-to-mouth distance 0.45 of the side; the eye-distance /
+ * eye-to-mouth-height ratio is the mean measured on the golden faces'
+ * landmarks (0.88).
+ */
+const fi_chip_geometry fi_chip_default = {0.5, 0.43, 0.45, 0.88};
+
+/* Mean of landmarks [a, b). */
+static void
+lm_mean(const double lm[FI_LM_POINTS][2], int a, int b, double *x, double *y)
+{
+	double		sx = 0,
+				sy = 0;
+
+	for (int i = a; i < b; i++)
+	{
+		sx += lm[i][0];
+		sy += lm[i][1];
+	}
+	*x = sx / (b - a);
+	*y = sy / (b - a);
+}
+
+/* spec 6.4, before clip_floor. */
+void
+fi_faceapi_descriptor_rect(const fi_face *f, double *x, double *y, double *w, double *h)
+{
+	double		lex,
+				ley,
+				rex,
+				rey,
+				mx,
+				my;
+	double		d,
+				size,
+				refx,
+				refy;
+	double		sx = f->landmarks_faceapi ? 0 : f->x - f->landmark_crop.x,
+				sy = f->landmarks_faceapi ? 0 : f->y - f->landmark_crop.y;
+
+	lm_mean(f->landmarks, 36, 42, &lex, &ley);
+	lm_mean(f->landmarks, 42, 48, &rex, &rey);
+	lm_mean(f->landmarks, 48, 68, &mx, &my);
+	lex += sx;
+	rex += sx;
+	mx += sx;
+	ley += sy;
+	rey += sy;
+	my += sy;
+	d = (hypot(mx - lex, my - ley) + hypot(mx - rex, my - rey)) / 2;
+	size = floor(d / 0.45);
+	refx = (lex + rex + mx) / 3;
+	refy = (ley + rey + my) / 3;
+	*x = floor(fmax(0, refx - 0.5 * size));
+	*y = floor(fmax(0, refy - 0.43 * size));
+	*w = fmin(size, f->landmark_crop.width + *x);
+	*h = fmin(size, f->landmark_crop.height + *y);
+}
+
+/* Bilinear sample of channel ch at (x, y) in pixel-index coordinates; black outside. */
+static inline double
+sample(const fi_image *img, double x, double y, int ch)
+{
+	int			x0 = (int) floor(x),
+				y0 = (int) floor(y);
+	double		fx = x - x0,
+				fy = y - y0;
+	double		v[2][2];
+
+	for (int dy = 0; dy < 2; dy++)
+		for (int dx = 0; dx < 2; dx++)
+		{
+			int			xx = x0 + dx,
+						yy = y0 + dy;
+
+			v[dy][dx] = (xx < 0 || yy < 0 || xx >= img->width || yy >= img->height) ? 0.0 :
+				img->rgb[((size_t) yy * img->width + xx) * 3 + ch];
+		}
+	return (v[0][0] + (v[0][1] - v[0][0]) * fx) * (1 - fy) +
+		(v[1][0] + (v[1][1] - v[1][0]) * fx) * fy;
+}
+
+/*
+ * Least-squares similarity chip -> image from the eye and mouth centres,
+ * then bilinear sampling (with n x n supersampling when the chip shrinks
+ * the face by more than 1.5x), normalised for the recognition net.
+ */
+void
+fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2],
+				   const fi_chip_geometry *geom, float *out)
+{
+	const fi_chip_geometry *g = geom != NULL ? geom : &fi_chip_default;
+	double		src[3][2],
+				dst[3][2];
+	double		v = g->d * FI_REC_SIZE / sqrt(g->ratio * g->ratio / 4 + 1);
+	double		e = g->ratio * v / 2;
+	double		ye = g->cy * FI_REC_SIZE - v / 3;
+	double		xc = g->cx * FI_REC_SIZE;
+	double		ms[2] = {0, 0},
+				md[2] = {0, 0};
+	double		num_a = 0,
+				num_b = 0,
+				den = 0,
+				a,
+				b,
+				tx,
+				ty,
+				scale;
+	int			ns;
+
+	lm_mean(lm, 36, 42, &src[0][0], &src[0][1]);
+	lm_mean(lm, 42, 48, &src[1][0], &src[1][1]);
+	lm_mean(lm, 48, 68, &src[2][0], &src[2][1]);
+	dst[0][0] = xc - e;
+	dst[0][1] = ye;
+	dst[1][0] = xc + e;
+	dst[1][1] = ye;
+	dst[2][0] = xc;
+	dst[2][1] = ye + v;
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++)
+		{
+			ms[k] += src[i][k] / 3;
+			md[k] += dst[i][k] / 3;
+		}
+	for (int i = 0; i < 3; i++)
+	{
+		double		dx = dst[i][0] - md[0],
+					dy = dst[i][1] - md[1];
+		double		sx = src[i][0] - ms[0],
+					sy = src[i][1] - ms[1];
+
+		num_a += dx * sx + dy * sy;
+		num_b += dx * sy - dy * sx;
+		den += dx * dx + dy * dy;
+	}
+	a = num_a / den;
+	b = num_b / den;
+	tx = ms[0] - (a * md[0] - b * md[1]);
+	ty = ms[1] - (b * md[0] + a * md[1]);
+	scale = hypot(a, b);
+	ns = scale > 1.5 ? (int) ceil(scale) : 1;
+	for (int r = 0; r < FI_REC_SIZE; r++)
+		for (int q = 0; q < FI_REC_SIZE; q++)
+		{
+			double		acc[3] = {0, 0, 0};
+
+			for (int sy = 0; sy < ns; sy++)
+				for (int sx = 0; sx < ns; sx++)
+				{
+					double		u = q + (ns > 1 ? (sx + 0.5) / ns - 0.5 : 0);
+					double		w = r + (ns > 1 ? (sy + 0.5) / ns - 0.5 : 0);
+					double		x = a * u - b * w + tx,
+								y = b * u + a * w + ty;
+
+					for (int ch = 0; ch < 3; ch++)
+						acc[ch] += sample(img, x, y, ch);
+				}
+			for (int ch = 0; ch < 3; ch++)
+			{
+				float		pv = (float) (acc[ch] / (ns * ns));
+
+				out[((size_t) r * FI_REC_SIZE + q) * 3 + ch] =
+					(pv - fi_norm_recognition.mean[ch]) / 255.0f;
+			}
+		}
+}

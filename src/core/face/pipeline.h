@@ -1,0 +1,171 @@
+/*
+ * pipeline.h
+ *	  Photo -> faces: detection (tiny or SSD), landmark crop (spec 6.2),
+ *	  68 landmarks (6.3), alignment, and the 128-d descriptor.
+ *
+ * Two alignments feed the recognition net:
+ *   FI_ALIGN_FACEAPI     face-api's dlib-style box crop (spec 6.4) without
+ *                        rotation: reproduces the golden descriptors;
+ *   FI_ALIGN_SIMILARITY  a rotation-correcting similarity transform that maps
+ *                        the eye centres and the mouth centre (least squares)
+ *                        onto fixed positions of a 150x150 chip, sampled
+ *                        bilinearly (black outside the photo).
+ * When nothing is found and opts.retry is set, the pipeline runs again on the
+ * photo with a black border of 1/4 of its long side (faces that fill the
+ * frame, as LFW's), the tiny detector at input 320 whatever detect_size; a
+ * photo whose bordered copy would exceed 1024 px is first shrunk by an
+ * integer factor (box average), so the copy stays small.  Then (tiny) once
+ * more without border at input 224.  Retries ask for min_score + 0.05: they
+ * run on every photo without a face.  Results are mapped back to the photo's
+ * coordinates (boxes of a face found on the bordered copy may extend past the
+ * photo; its crops are those of the copy, mapped back).
+ */
+#ifndef FI_PIPELINE_H
+#define FI_PIPELINE_H
+
+#include "image/fi_image.h"
+#include "models/landmarks.h"
+#include "nn/netops.h"
+#include "models/recognition.h"
+
+typedef enum fi_detector_kind
+{
+	FI_DETECTOR_TINY,
+	FI_DETECTOR_SSD
+} fi_detector_kind;
+
+typedef enum fi_alignment
+{
+	FI_ALIGN_SIMILARITY,
+	FI_ALIGN_FACEAPI
+} fi_alignment;
+
+typedef struct fi_pipeline_opts
+{
+	fi_detector_kind detector;	/* default tiny */
+	int			detect_size;	/* tiny input 320/416/608 (default 416) */
+	int			native_max;		/* tiny: a photo with long side <= native_max is fed at
+								 * its own size rounded up to 32 (min 160) instead of
+								 * detect_size (default 640; 0 = always detect_size,
+								 * as face-api) */
+	double		min_score;		/* default 0.5 */
+	fi_alignment alignment;		/* default similarity */
+	bool		embed;			/* compute descriptors (default true) */
+	bool		flip_average;	/* descriptor = mean of the chip's and its mirror's (2x
+								 * encoder cost; default true: LFW DevTest 97.9% -> 98.2%) */
+	bool		largest_only;	/* landmarks + descriptor only for the largest face */
+	bool		faceapi_landmark_quirk; /* shift landmarks by the unfloored box origin (spec 6.3) */
+	bool		tiny_landmarks; /* use the tiny 68-point net */
+	bool		retry;			/* nothing found: retry with a border (default true) */
+	bool		ssd_fallback;	/* tiny found nothing even on the retries: try the SSD
+								 * (with its bordered retry) at score >= 0.7 (default true:
+								 * LFW photos without a face 28 -> 15; costs ~0.3 s more
+								 * on every photo without a face) */
+	int			max_faces;		/* 0 = no limit */
+} fi_pipeline_opts;
+
+/* One face, in image pixels. */
+typedef struct fi_face
+{
+	double		score;
+	int			attempt;		/* 0 first pass, 1 bordered retry, 2 coarse retry,
+								 * 3/4 SSD fallback (plain/bordered) */
+	double		x,
+				y,
+				w,
+				h;				/* detector box, not clipped */
+	double		landmarks[FI_LM_POINTS][2];
+	bool		has_landmarks;
+	bool		landmarks_faceapi;	/* landmarks carry face-api's shift (quirk) */
+	fi_rect		landmark_crop;	/* spec 6.2 */
+	fi_rect		descriptor_crop;	/* spec 6.4 (faceapi alignment only) */
+	bool		has_descriptor;
+	float		descriptor[FI_REC_DIM];
+} fi_face;
+
+/* What a backend keeps between calls: the model, scratch buffers, the folded SSD. */
+typedef struct fi_pipeline fi_pipeline;
+
+/* The defaults listed in fi_pipeline_opts. */
+void		fi_pipeline_opts_default(fi_pipeline_opts *o);
+
+/* A context on an open model (which must outlive it). */
+fi_status	fi_pipeline_new(const fi_model *m, fi_pipeline **out, fi_error *err);
+
+/* Free a context (NULL is fine). */
+void		fi_pipeline_free(fi_pipeline *p);
+
+/*
+ * Every face of img, highest score first: box, score, landmarks and (when
+ * opts->embed) the descriptor.  *faces is malloc'd (free with free();
+ * NULL when *nfaces == 0).
+ */
+fi_status	fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
+							fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err);
+
+/*
+ * The descriptor of the largest face (by box area): *found = false when the
+ * photo has no face (not an error).  face (may be NULL) receives the face.
+ */
+fi_status	fi_face_embed_largest(fi_pipeline *p, const fi_image *img,
+								  const fi_pipeline_opts *opts, float out[FI_REC_DIM],
+								  bool *found, fi_face *face, const fi_cancel *c, fi_error *err);
+
+/* The steps, for tests and tools. */
+
+/* Raw detections of the configured detector (no retry). */
+fi_status	fi_pipeline_detections(fi_pipeline *p, const fi_image *img,
+								   const fi_pipeline_opts *opts, fi_detection **dets,
+								   int *n, const fi_cancel *c, fi_error *err);
+
+/* spec 6.2 clip_floor of a box against a W x H image (width/height may be <= 0). */
+fi_rect		fi_clip_floor(double x, double y, double w, double h, int W, int H);
+
+/* Landmarks of face f (box set) on crop f->landmark_crop. */
+fi_status	fi_face_landmarks(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
+							  fi_face *f, const fi_cancel *c, fi_error *err);
+
+/*
+ * spec 6.4 descriptor rect (before clip_floor) from f's landmarks, taken in
+ * face-api's convention (box-origin shift) whatever f->landmarks_faceapi says,
+ * so the faceapi alignment always reproduces face-api's crop.
+ */
+void		fi_faceapi_descriptor_rect(const fi_face *f, double *x, double *y, double *w,
+									   double *h);
+
+/* Descriptor of face f (landmarks set) with opts->alignment and opts->flip_average. */
+fi_status	fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
+							   fi_face *f, const fi_cancel *c, fi_error *err);
+
+/*
+ * Geometry of the similarity chip, as fractions of its side: the centroid of
+ * (left eye, right eye, mouth) at (cx, cy), mean eye-to-mouth distance d,
+ * eye distance / eye-to-mouth height = ratio.
+ */
+typedef struct fi_chip_geometry
+{
+	double		cx,
+				cy,
+				d,
+				ratio;
+} fi_chip_geometry;
+
+/* The geometry the pipeline uses (calibrated on LFW DevTrain, see pipeline.c). */
+extern const fi_chip_geometry fi_chip_default;
+
+/*
+ * The similarity chip: 150x150x3 normalised recognition input from
+ * landmarks (image pixels); geom NULL = fi_chip_default.
+ */
+void		fi_similarity_chip(const fi_image *img, const double landmarks[FI_LM_POINTS][2],
+							   const fi_chip_geometry *geom, float *out);
+
+/* Detector and recognition-net runs of this context since it was created. */
+void		fi_pipeline_counters(const fi_pipeline *p, int64_t *detector_runs,
+								 int64_t *encoder_runs);
+
+/* The underlying model / workspace of a context. */
+const fi_model *fi_pipeline_model(const fi_pipeline *p);
+fi_workspace *fi_pipeline_workspace(fi_pipeline *p);
+
+#endif							/* FI_PIPELINE_H */

@@ -1,0 +1,38 @@
+/*
+ * recognition.h
+ *	  The face recognition net (spec section 2): 150x150x3 -> 128 floats
+ *	  (raw, not L2-normalised).
+ */
+#ifndef FI_RECOGNITION_H
+#define FI_RECOGNITION_H
+
+#include "fi_core.h"
+#include "image/fi_image.h"
+#include "nn/model.h"
+#include "image/preprocess.h"
+#include "nn/tensor.h"
+
+#define FI_REC_SIZE 150
+#define FI_REC_DIM 128
+
+/* Called after each named layer (golden tests); t is only valid during the call. */
+typedef void (*fi_layer_hook) (void *arg, const char *name, const fi_tensor *t);
+
+/*
+ * Run the net on an already normalised 150x150x3 NHWC input.  hook (may be
+ * NULL) sees input_normalized, conv32_down, maxpool, every block output,
+ * global_avg and descriptor.  Loads OpenBLAS on first use.
+ */
+fi_status	fi_recognition_forward(const fi_model *m, fi_workspace *ws, const float *input,
+								   float out[FI_REC_DIM], fi_layer_hook hook, void *hook_arg,
+								   const fi_cancel *c, fi_error *err);
+
+/*
+ * Descriptor of crop (NULL = whole image) of img: pad centred to a square,
+ * resize to 150, normalise (spec 2.1), run the net.
+ */
+fi_status	fi_recognition_embed(const fi_model *m, fi_workspace *ws, const fi_image *img,
+								 const fi_rect *crop, float out[FI_REC_DIM],
+								 const fi_cancel *c, fi_error *err);
+
+#endif							/* FI_RECOGNITION_H */

@@ -1,0 +1,389 @@
+/*
+ * layers.c
+ *	  One obvious loop per layer kind; conv goes through im2col + sgemm.
+ */
+#include "nn/layers.h"
+
+#include "nn/gemm_small.h"
+
+/*
+ * The element-wise loops here (channels innermost, unknown trip counts) are
+ * only vectorised by GCC at -O3; -O2 (the PGXS default) leaves them scalar.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize ("O3")
+#endif
+
+#include <math.h>
+#include <string.h>
+
+/* Largest im2col band, in floats (4 MB): bounds memory for any input size. */
+#define IM2COL_MAX_FLOATS ((size_t) 1 << 20)
+
+/* SAME padding of one dim (spec 1.3): extra pixel after. */
+static void
+same_pad(int n, int k, int s, int *before, int *after)
+{
+	int			out = (n + s - 1) / s;
+	int			total = (out - 1) * s + k - n;
+
+	if (total < 0)
+		total = 0;
+	*before = total / 2;
+	*after = total - *before;
+}
+
+/* Pads for a padding mode. */
+fi_pads
+fi_pads_for(fi_padding p, int h, int w, int k, int s)
+{
+	fi_pads		r = {0, 0, 0, 0};
+
+	if (p == FI_PAD_SAME)
+	{
+		same_pad(h, k, s, &r.top, &r.bottom);
+		same_pad(w, k, s, &r.left, &r.right);
+	}
+	return r;
+}
+
+/* One activation value. */
+static inline float
+act1(float x, fi_act act)
+{
+	switch (act)
+	{
+		case FI_ACT_RELU:
+			return x > 0.0f ? x : 0.0f;
+		case FI_ACT_RELU6:
+			return x > 0.0f ? (x < 6.0f ? x : 6.0f) : 0.0f;
+		case FI_ACT_LEAKY:
+			{
+				float		a = 0.1f * x;
+				float		d = x - a;
+
+				return (d > 0.0f ? d : 0.0f) + a;
+			}
+		default:
+			return x;
+	}
+}
+
+/* Apply an activation in place. */
+void
+fi_activate(float *x, size_t n, fi_act act)
+{
+	if (act == FI_ACT_NONE)
+		return;
+	for (size_t i = 0; i < n; i++)
+		x[i] = act1(x[i], act);
+}
+
+/* y[r][o] = act((y[r][o] + b[o]) + res[r][o]) over rows x cout (b, res may be NULL). */
+static void
+bias_act(float *y, size_t rows, int cout, const float *b, const float *res, fi_act act)
+{
+	for (size_t r = 0; r < rows; r++, y += cout)
+	{
+		if (b != NULL)
+			for (int o = 0; o < cout; o++)
+				y[o] += b[o];
+		if (res != NULL)
+			for (int o = 0; o < cout; o++)
+				y[o] += res[r * cout + o];
+		if (act == FI_ACT_RELU)	/* the common case, as a loop GCC vectorises */
+			for (int o = 0; o < cout; o++)
+				y[o] = y[o] > 0.0f ? y[o] : 0.0f;
+		else if (act != FI_ACT_NONE)
+			for (int o = 0; o < cout; o++)
+				y[o] = act1(y[o], act);
+	}
+}
+
+/* im2col of output rows [oy0, oy1): one row per output pixel, cols (ky, kx, ci). */
+static void
+im2col(const fi_conv *cv, const fi_tensor *in, int wout, int oy0, int oy1, float *col)
+{
+	int			k = cv->k,
+				cin = in->c;
+	size_t		kcols = (size_t) k * k * cin;
+
+	for (int oy = oy0; oy < oy1; oy++)
+		for (int ox = 0; ox < wout; ox++)
+		{
+			float	   *dst = col + ((size_t) (oy - oy0) * wout + ox) * kcols;
+			int			ix0 = ox * cv->stride - cv->pad.left;
+			bool		inside = ix0 >= 0 && ix0 + k <= in->w;
+
+			for (int ky = 0; ky < k; ky++, dst += (size_t) k * cin)
+			{
+				int			iy = oy * cv->stride - cv->pad.top + ky;
+				const float *row;
+
+				if (iy < 0 || iy >= in->h)
+				{
+					memset(dst, 0, (size_t) k * cin * sizeof(float));
+					continue;
+				}
+				row = in->data + (size_t) iy * in->w * cin;
+				if (inside)		/* the k taps of a row are contiguous */
+					memcpy(dst, row + (size_t) ix0 * cin, (size_t) k * cin * sizeof(float));
+				else
+					for (int kx = 0; kx < k; kx++)
+					{
+						int			ix = ix0 + kx;
+
+						if (ix < 0 || ix >= in->w)
+							memset(dst + kx * cin, 0, cin * sizeof(float));
+						else
+							memcpy(dst + kx * cin, row + (size_t) ix * cin, cin * sizeof(float));
+					}
+			}
+		}
+}
+
+/* Conv to 32 channels with the direct kernel: zero-pad the input once (if padded), no im2col. */
+static fi_status
+conv32(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *out,
+	   const fi_cancel *c, fi_error *err)
+{
+	const float *x = in->data;
+	int			win = in->w;
+
+	if (fi_cancelled(c))
+		return fi_set_error(err, FI_CANCELLED, "canceled");
+	if (cv->pad.top || cv->pad.bottom || cv->pad.left || cv->pad.right)
+	{
+		int			hp = in->h + cv->pad.top + cv->pad.bottom;
+		size_t		rowf = (size_t) in->w * in->c;
+		float	   *p;
+
+		win = in->w + cv->pad.left + cv->pad.right;
+		p = fi_ws_reserve(ws, FI_WS_IM2COL, (size_t) hp * win * in->c, err);
+		if (p == NULL)
+			return err != NULL ? err->code : FI_ERR_NOMEM;
+		memset(p, 0, sizeof(float) * hp * win * in->c);
+		for (int iy = 0; iy < in->h; iy++)
+			memcpy(p + ((size_t) (iy + cv->pad.top) * win + cv->pad.left) * in->c,
+				   in->data + iy * rowf, sizeof(float) * rowf);
+		x = p;
+	}
+	fi_conv32_direct(out->h, out->w, cv->k, cv->stride, cv->cin, win, x, cv->w, out->data,
+					 cv->b, cv->res, cv->act == FI_ACT_RELU);
+	return FI_OK;
+}
+
+/* Conv via im2col + sgemm, in bands of output rows. */
+fi_status
+fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *out,
+		  const fi_cancel *c, fi_error *err)
+{
+	const fi_blas *bl = fi_blas_get();
+	int			hout = fi_out_extent(in->h, cv->k, cv->stride, cv->pad.top, cv->pad.bottom);
+	int			wout = fi_out_extent(in->w, cv->k, cv->stride, cv->pad.left, cv->pad.right);
+	size_t		kcols = (size_t) cv->k * cv->k * cv->cin;
+	int			band;
+	float	   *col;
+
+	if (bl == NULL)
+		return fi_set_error(err, FI_ERR_INTERNAL, "OpenBLAS is not loaded");
+	if (in->c != cv->cin || hout <= 0 || wout <= 0)
+		return fi_set_error(err, FI_ERR_INTERNAL, "conv: input %dx%dx%d does not fit a %dx%d/%d conv of %d channels",
+							in->h, in->w, in->c, cv->k, cv->k, cv->stride, cv->cin);
+	out->h = hout;
+	out->w = wout;
+	out->c = cv->cout;
+
+	if (cv->k == 1 && cv->stride == 1 && hout == in->h && wout == in->w)
+	{
+		/* 1x1 stride 1 unpadded: the activation already is the im2col matrix */
+		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
+				  hout * wout, cv->cout, cv->cin, 1.0f, in->data, cv->cin,
+				  cv->w, cv->cout, 0.0f, out->data, cv->cout);
+		bias_act(out->data, (size_t) hout * wout, cv->cout, cv->b, cv->res, cv->act);
+		return fi_cancelled(c) ? fi_set_error(err, FI_CANCELLED, "canceled") : FI_OK;
+	}
+
+	if (cv->cout == 32 && cv->k <= FI_CONV32_MAX_K &&
+		(cv->act == FI_ACT_NONE || cv->act == FI_ACT_RELU) &&
+		fi_gemm_small_ok(hout * wout, cv->cout, (int) kcols))
+		return conv32(ws, cv, in, out, c, err);
+
+	col = fi_ws_reserve_band(ws, FI_WS_IM2COL, IM2COL_MAX_FLOATS, hout, (size_t) wout * kcols,
+							 &band, err);
+	if (col == NULL)
+		return err != NULL ? err->code : FI_ERR_NOMEM;
+	for (int oy0 = 0; oy0 < hout; oy0 += band)
+	{
+		int			oy1 = oy0 + band < hout ? oy0 + band : hout;
+		int			m = (oy1 - oy0) * wout;
+		float	   *y = out->data + (size_t) oy0 * wout * cv->cout;
+		bool		own = (cv->act == FI_ACT_NONE || cv->act == FI_ACT_RELU) &&
+			fi_gemm_small_ok(m, cv->cout, (int) kcols);
+		const float *res = cv->res ? cv->res + (size_t) oy0 * wout * cv->cout : NULL;
+
+		if (fi_cancelled(c))
+			return fi_set_error(err, FI_CANCELLED, "canceled");
+		im2col(cv, in, wout, oy0, oy1, col);
+		if (own)
+			fi_gemm_small(m, cv->cout, (int) kcols, col, cv->w, y, cv->b, res,
+						  cv->act == FI_ACT_RELU);
+		else
+		{
+			bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
+					  m, cv->cout, (int) kcols, 1.0f, col, (int) kcols,
+					  cv->w, cv->cout, 0.0f, y, cv->cout);
+			bias_act(y, (size_t) m, cv->cout, cv->b, res, cv->act);
+		}
+	}
+	return FI_OK;
+}
+
+/* Depthwise conv, direct loop: accumulate taps per output pixel, channels innermost. */
+fi_status
+fi_dwconv2d(const fi_dwconv *dw, const fi_tensor *in, fi_tensor *out,
+			const fi_cancel *c, fi_error *err)
+{
+	int			C = dw->c;
+	int			hout = fi_out_extent(in->h, dw->k, dw->stride, dw->pad.top, dw->pad.bottom);
+	int			wout = fi_out_extent(in->w, dw->k, dw->stride, dw->pad.left, dw->pad.right);
+
+	if (in->c != C || hout <= 0 || wout <= 0)
+		return fi_set_error(err, FI_ERR_INTERNAL, "depthwise conv: bad input %dx%dx%d",
+							in->h, in->w, in->c);
+	out->h = hout;
+	out->w = wout;
+	out->c = C;
+	for (int oy = 0; oy < hout; oy++)
+	{
+		if ((oy & 15) == 0 && fi_cancelled(c))
+			return fi_set_error(err, FI_CANCELLED, "canceled");
+		for (int ox = 0; ox < wout; ox++)
+		{
+			float	   *y = out->data + ((size_t) oy * wout + ox) * C;
+
+			for (int ch = 0; ch < C; ch++)
+				y[ch] = 0.0f;
+			for (int ky = 0; ky < dw->k; ky++)
+			{
+				int			iy = oy * dw->stride - dw->pad.top + ky;
+
+				if (iy < 0 || iy >= in->h)
+					continue;
+				for (int kx = 0; kx < dw->k; kx++)
+				{
+					int			ix = ox * dw->stride - dw->pad.left + kx;
+					const float *x,
+							   *w;
+
+					if (ix < 0 || ix >= in->w)
+						continue;
+					x = in->data + ((size_t) iy * in->w + ix) * C;
+					w = dw->w + (size_t) (ky * dw->k + kx) * C;
+					for (int ch = 0; ch < C; ch++)
+						y[ch] += x[ch] * w[ch];
+				}
+			}
+		}
+		bias_act(out->data + (size_t) oy * wout * C, wout, C, dw->b, NULL, dw->act);
+	}
+	return FI_OK;
+}
+
+/* Max pool; windows only visit real cells (SAME padding acts as -inf). */
+void
+fi_maxpool(const fi_tensor *in, int k, int s, fi_pads pad, fi_tensor *out)
+{
+	int			C = in->c;
+
+	out->h = fi_out_extent(in->h, k, s, pad.top, pad.bottom);
+	out->w = fi_out_extent(in->w, k, s, pad.left, pad.right);
+	out->c = C;
+	for (int oy = 0; oy < out->h; oy++)
+		for (int ox = 0; ox < out->w; ox++)
+		{
+			float	   *y = out->data + ((size_t) oy * out->w + ox) * C;
+
+			for (int ch = 0; ch < C; ch++)
+				y[ch] = -INFINITY;
+			for (int ky = 0; ky < k; ky++)
+			{
+				int			iy = oy * s - pad.top + ky;
+
+				if (iy < 0 || iy >= in->h)
+					continue;
+				for (int kx = 0; kx < k; kx++)
+				{
+					int			ix = ox * s - pad.left + kx;
+					const float *x;
+
+					if (ix < 0 || ix >= in->w)
+						continue;
+					x = in->data + ((size_t) iy * in->w + ix) * C;
+					for (int ch = 0; ch < C; ch++)
+						y[ch] = x[ch] > y[ch] ? x[ch] : y[ch];
+				}
+			}
+		}
+}
+
+/* Average pool, VALID: sum of the k*k window divided by k*k. */
+void
+fi_avgpool(const fi_tensor *in, int k, int s, fi_tensor *out)
+{
+	int			C = in->c;
+	float		n = (float) (k * k);
+
+	out->h = fi_out_extent(in->h, k, s, 0, 0);
+	out->w = fi_out_extent(in->w, k, s, 0, 0);
+	out->c = C;
+	for (int oy = 0; oy < out->h; oy++)
+		for (int ox = 0; ox < out->w; ox++)
+		{
+			float	   *y = out->data + ((size_t) oy * out->w + ox) * C;
+
+			for (int ch = 0; ch < C; ch++)
+				y[ch] = 0.0f;
+			for (int ky = 0; ky < k; ky++)
+				for (int kx = 0; kx < k; kx++)
+				{
+					const float *x = in->data + ((size_t) (oy * s + ky) * in->w + ox * s + kx) * C;
+
+					for (int ch = 0; ch < C; ch++)
+						y[ch] += x[ch];
+				}
+			for (int ch = 0; ch < C; ch++)
+				y[ch] /= n;
+		}
+}
+
+/* out = act(a + b). */
+void
+fi_add(const fi_tensor *a, const fi_tensor *b, fi_act act, fi_tensor *out)
+{
+	size_t		n = fi_tensor_size(a);
+
+	out->h = a->h;
+	out->w = a->w;
+	out->c = a->c;
+	for (size_t i = 0; i < n; i++)
+		out->data[i] = act1(a->data[i] + b->data[i], act);
+}
+
+/* Fully connected, inputs outer so the inner loop runs along a weight row. */
+void
+fi_fc(const float *x, int nin, const float *w, const float *b, int nout, float *y)
+{
+	for (int o = 0; o < nout; o++)
+		y[o] = 0.0f;
+	for (int i = 0; i < nin; i++)
+	{
+		const float *wr = w + (size_t) i * nout;
+
+		for (int o = 0; o < nout; o++)
+			y[o] += x[i] * wr[o];
+	}
+	if (b != NULL)
+		for (int o = 0; o < nout; o++)
+			y[o] += b[o];
+}

@@ -1,0 +1,170 @@
+/*
+ * build.h
+ *	  faceid_hnsw: what the files of CREATE INDEX share: the graph in memory
+ *	  (build_graph.c), its refine and repair passes (build_refine.c), the
+ *	  page writer (build_write.c), the parallel coordination
+ *	  (build_parallel.c) and the scan that drives them (build.c).
+ */
+#ifndef FACEID_HNSW_BUILD_H
+#define FACEID_HNSW_BUILD_H
+
+#include "access/parallel.h"
+#include "common/pg_prng.h"
+#include "nodes/execnodes.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+
+#include "hnsw.h"
+
+#define HNSW_BUILD_SEED		UINT64CONST(0x66616365696468)	/* "faceidh" */
+
+/*
+ * An element of the graph in memory: a fixed header, then the neighbour ids
+ * of every level (HnswTotalSlots of them), then as many squared distances.
+ */
+typedef struct BuildElement
+{
+	uint64		diskid;			/* index TID once the flush placed it */
+	ItemPointerData heaptid;
+	uint8		level;
+	uint8		unused;
+	uint16		counts[HNSW_MAX_LEVEL + 1]; /* per level: slots used */
+	float4		vec[FI_DIM];
+	uint32		ids[FLEXIBLE_ARRAY_MEMBER];
+} BuildElement;
+
+#define BuildElementSize(m, level) \
+	MAXALIGN(offsetof(BuildElement, ids) + \
+			 (sizeof(uint32) + sizeof(float4)) * HnswTotalSlots(m, level))
+#define ElemDists(e, m)		((float4 *) ((e)->ids + HnswTotalSlots(m, (e)->level)))
+
+/*
+ * The state of the graph in memory.  In a parallel build it sits at the
+ * start of the DSM graph chunk, followed by the element locks, the offset
+ * table and the arena; in a serial build it is local and only the leader's
+ * fields matter.
+ */
+typedef struct BuildGraph
+{
+	Size		arenaSize;		/* bytes of arena (serial: allocated so far) */
+	int64		capacity;		/* slots of the offset table */
+	pg_atomic_uint64 used;		/* arena bytes handed out */
+	pg_atomic_uint64 nelems;	/* element numbers handed out */
+	pg_atomic_uint32 full;		/* parallel: arena or offset table ran out */
+	int			tranche;		/* of the locks below */
+	LWLock		entryLock;		/* guards entry and entryLevel */
+	int64		entry;			/* -1: empty */
+	int			entryLevel;
+	bool		refined;		/* mem_refine_upper has run */
+	pg_atomic_uint64 refineNext;	/* parallel: next element to refine */
+} BuildGraph;
+
+/* Shared state of a parallel build, followed by the parallel heap scan */
+typedef struct HnswBuildShared
+{
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	int			m;
+	int			efConstruction;
+	pg_atomic_uint64 tuplesDone;	/* tuples added by all participants */
+	bool		refining;		/* workers: refine, do not scan */
+	pg_atomic_uint32 nfinished; /* workers done */
+	slock_t		mutex;			/* guards the sums below */
+	double		reltuples;		/* workers' heap tuples */
+	double		indtuples;		/* workers' index tuples */
+} HnswBuildShared;
+
+/* Element locks of a parallel build: element i uses lock i % this. */
+#define HNSW_BUILD_LOCKS	4096
+
+typedef struct HnswBuildState
+{
+	HnswGraph	g;				/* first: the in-memory graph view */
+	Relation	heap;
+	Relation	index;
+	int			m;
+	int			efConstruction;
+	int			maxLevel;
+
+	BuildGraph *graph;
+	char	   *arena;			/* element i is at arena + offsets[i] */
+	pg_atomic_uint64 *offsets;
+	LWLock	   *locks;			/* NULL: serial build, no locking */
+	HnswBuildShared *shared;	/* parallel build only */
+	bool		isLeader;		/* reports progress */
+
+	MemoryContext tmpCtx;		/* reset after every tuple */
+	Size		memLimit;
+	bool		onDisk;			/* past maintenance_work_mem */
+
+	double		indtuples;
+	pg_prng_state prng;
+	HnswCandidate *found;		/* search results buffer */
+} HnswBuildState;
+
+/* The element numbered id. */
+static inline BuildElement *
+elem(HnswBuildState *bs, uint64 id)
+{
+	return (BuildElement *) (bs->arena + pg_atomic_read_u64(&bs->offsets[id]));
+}
+
+/* Lock element id's lists (parallel build only). */
+static inline void
+elem_lock(HnswBuildState *bs, uint64 id, LWLockMode mode)
+{
+	if (bs->locks)
+		LWLockAcquire(&bs->locks[id % HNSW_BUILD_LOCKS], mode);
+}
+
+/* Release elem_lock. */
+static inline void
+elem_unlock(HnswBuildState *bs, uint64 id)
+{
+	if (bs->locks)
+		LWLockRelease(&bs->locks[id % HNSW_BUILD_LOCKS]);
+}
+
+
+/* build.c */
+extern void hnsw_build_state_init(HnswBuildState *bs, Relation heap,
+								  Relation index, int m, int efConstruction);
+extern void hnsw_build_callback(Relation index, ItemPointer tid, Datum *values,
+								bool *isnull, bool tupleIsAlive, void *state);
+
+/* build_graph.c */
+extern void hnsw_arena_reserve(HnswBuildState *bs, Size bytes);
+extern bool hnsw_arena_alloc(HnswBuildState *bs, Size size, Size *off);
+extern bool hnsw_mem_distance(HnswGraph *g, uint64 id, const float4 *q,
+							  float4 *dist, ItemPointer heaptid, bool *deleted);
+extern int	hnsw_mem_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out);
+extern bool hnsw_mem_vector(HnswGraph *g, uint64 id, float4 *out);
+extern BuildElement *hnsw_mem_element_init(HnswBuildState *bs, Size off,
+										   const float4 *vec,
+										   ItemPointer heaptid, int level);
+extern bool hnsw_mem_add_link(HnswBuildState *bs, uint32 nb, int lev, uint32 x,
+							  float4 d, int *indeg, int minin);
+extern void hnsw_mem_force_link(HnswBuildState *bs, uint32 nb, int lev,
+								uint32 q, float4 d);
+extern void hnsw_mem_connect_level(HnswBuildState *bs, uint32 qid, int lev,
+								   HnswCandidate *found, int nfound);
+extern int	hnsw_mem_drop_self(HnswCandidate *found, int nfound, uint32 qid);
+extern void hnsw_mem_insert(HnswBuildState *bs, uint32 qid);
+
+/* build_refine.c */
+extern void hnsw_mem_refine_upper(HnswBuildState *bs, pg_atomic_uint64 *next);
+extern void hnsw_mem_fix_inlinks(HnswBuildState *bs);
+extern void hnsw_mem_connect_islands(HnswBuildState *bs);
+
+/* build_write.c */
+extern void hnsw_build_flush(HnswBuildState *bs);
+
+/* build_parallel.c */
+extern bool hnsw_build_parallel_add(HnswBuildState *bs, const float4 *vec,
+									ItemPointer tid, int level);
+extern bool hnsw_build_parallel(HnswBuildState *bs, IndexInfo *indexInfo,
+								int nworkers, double *reltuples);
+
+#endif							/* FACEID_HNSW_BUILD_H */
