@@ -209,12 +209,52 @@ identify_score(const double *d, int n)
 }
 
 /*
- * The empirical distribution function of the sorted calibration scores,
- * linear between (0, 0), (scores[i], (i + 1) / (n + 1)) and (1, 1): the
- * share of leave-one-label-out strangers that score s or better.
+ * The exponent k of the lower tail F(s) ~ s^k of the sorted calibration
+ * scores: the least-squares slope of log F against log s over the lower
+ * half of the samples, clipped to [IDENTIFY_TAIL_MIN, IDENTIFY_TAIL_MAX]
+ * (a degenerate sample gets the cautious IDENTIFY_TAIL_MIN).
  */
 double
-identify_false_accept(const double *scores, int n, double s)
+identify_tail_exponent(const double *scores, int n)
+{
+	int			m = Max(3, n / 2);
+	double		sx = 0,
+				sy = 0,
+				sxx = 0,
+				sxy = 0,
+				k;
+	int			used = 0;
+
+	for (int i = 0; i < Min(m, n); i++)
+	{
+		double		x,
+					y;
+
+		if (!(scores[i] > 0.0))
+			continue;
+		x = log(scores[i]);
+		y = log((double) (i + 1) / (n + 1));
+		sx += x;
+		sy += y;
+		sxx += x * x;
+		sxy += x * y;
+		used++;
+	}
+	if (used < 2 || sxx * used - sx * sx <= 1e-12)
+		return IDENTIFY_TAIL_MIN;
+	k = (sxy * used - sx * sy) / (sxx * used - sx * sx);
+	return Max(IDENTIFY_TAIL_MIN, Min(IDENTIFY_TAIL_MAX, k));
+}
+
+/*
+ * The share of leave-one-label-out strangers that score s or better: the
+ * empirical distribution function of the sorted scores, linear between
+ * (scores[i], (i + 1) / (n + 1)) and up to (1, 1); below the smallest score
+ * the power tail (1 / (n + 1)) * (s / scores[0])^k, so that a small gallery
+ * (few strangers) can still state rates below 1 / (n + 1).
+ */
+double
+identify_false_accept(const double *scores, int n, double k, double s)
 {
 	int			lo = 0,
 				hi = n;
@@ -227,7 +267,9 @@ identify_false_accept(const double *scores, int n, double s)
 		return 1.0;
 	if (s <= 0.0)
 		return 0.0;
-	/* hi: the first score > s */
+	if (s < scores[0])
+		return pow(s / scores[0], k) / (n + 1);
+	/* hi: the first score > s (>= 1 here) */
 	while (lo < hi)
 	{
 		int			mid = (lo + hi) / 2;
@@ -237,7 +279,7 @@ identify_false_accept(const double *scores, int n, double s)
 		else
 			hi = mid;
 	}
-	x0 = hi == 0 ? 0.0 : scores[hi - 1];
+	x0 = scores[hi - 1];
 	y0 = (double) hi / (n + 1);
 	x1 = hi == n ? 1.0 : scores[hi];
 	y1 = hi == n ? 1.0 : (double) (hi + 1) / (n + 1);
@@ -570,7 +612,8 @@ face_identify(PG_FUNCTION_ARGS)
 	gallery_nearest(&g, probe, &nb);
 	if (nb.n > 0)
 	{
-		double		fa = identify_false_accept(cal.scores, cal.nscores,
+		double		k = identify_tail_exponent(cal.scores, cal.nscores);
+		double		fa = identify_false_accept(cal.scores, cal.nscores, k,
 											   identify_score(nb.dist, nb.n));
 		Datum		out[4];
 		bool		nulls[4] = {false, false, false, false};

@@ -8,7 +8,8 @@
  *	  nearest row) and d2 .. d(1+K) the distances to the next K different
  *	  people.  The calibration stores the sorted scores of leave-one-label-out
  *	  "strangers" (a row of an enrolled person against the gallery without
- *	  that person); false_accept(s) is their empirical distribution function.
+ *	  that person); false_accept(s) is their empirical distribution function,
+ *	  with a power tail below the smallest of them.
  */
 #ifndef FACEID_IDENTIFY_H
 #define FACEID_IDENTIFY_H
@@ -28,6 +29,9 @@
 /* Seed of the sampling hash: every calibration of the same rows agrees. */
 #define IDENTIFY_SEED			UINT64CONST(0x66616365)
 #define IDENTIFY_TABLE			"faceid_identify_calibration"
+/* Bounds of the lower tail's exponent (LFW strangers: about 28-31). */
+#define IDENTIFY_TAIL_MIN		5.0
+#define IDENTIFY_TAIL_MAX		60.0
 
 /* A gallery and its two columns, checked and quoted. */
 typedef struct IdentifyGallery
@@ -63,7 +67,10 @@ extern char *identify_settings(void);
  */
 extern double identify_score(const double *d, int n);
 
+/* The exponent k of the lower tail F(s) ~ s^k of the sorted scores. */
+extern double identify_tail_exponent(const double *scores, int n);
+
 /* false_accept of score s under the sorted calibration scores[0..n-1]. */
-extern double identify_false_accept(const double *scores, int n, double s);
+extern double identify_false_accept(const double *scores, int n, double k, double s);
 
 #endif							/* FACEID_IDENTIFY_H */

@@ -420,14 +420,15 @@ static double
 score_at_rate(const double *scores, int n)
 {
 	double		lo = 0.0,
-				hi = 1.0;
+				hi = 1.0,
+				k = identify_tail_exponent(scores, n);
 
 	/* false_accept is continuous and non-decreasing: bisect */
 	for (int it = 0; it < 60; it++)
 	{
 		double		mid = (lo + hi) / 2;
 
-		if (identify_false_accept(scores, n, mid) <= faceid_false_accept_rate)
+		if (identify_false_accept(scores, n, k, mid) <= faceid_false_accept_rate)
 			lo = mid;
 		else
 			hi = mid;

@@ -108,7 +108,7 @@ SELECT file, face, nearest, distance, false_accept, answer,
 FROM answers ORDER BY file, face;
 SELECT count(*) FILTER (WHERE truth <> '?') AS labelled_queries,
        count(*) FILTER (WHERE truth <> '?' AND truth = answer) AS recognised,
-       count(*) FILTER (WHERE truth = '?' AND answer NOT IN ('unknown', 'no face found')) AS strangers_accepted
+       count(*) FILTER (WHERE truth = '?') AS unlabelled_queries
 FROM answers;
 \else
 \echo '(fewer than 10 people enrolled: face_identify_calibrate needs at least 10, so only the nearest person is shown)'
