@@ -29,12 +29,18 @@ SELECT face,
        (landmarks[37])[1] < y + height / 2 AS left_eye_upper_half
 FROM faces_photos, face_detect(img) WHERE name = 'sample1' ORDER BY face;
 
--- face_embed: the largest face's encoding; face_embed_all: every face's.
+-- face_embed: the main face's encoding (the heaviest by box side times
+-- 1 - distance of its centre from the photo's / half the diagonal; sample1 is
+-- 1920x1280), which on sample1 is not the largest; face_embed_all: every face's.
 SELECT name, face_embed(img) IS NOT NULL AS has_face FROM faces_photos ORDER BY name;
 SELECT count(*) AS faces,
        count(*) FILTER (WHERE e.embedding = face_embed(p.img)) AS equal_to_face_embed,
-       (array_agg(e.face ORDER BY e.width * e.height DESC))[1] =
-       (array_agg(e.face ORDER BY e.embedding = face_embed(p.img) DESC))[1] AS largest_face
+       (array_agg(e.face ORDER BY sqrt(e.width * e.height) *
+                  greatest(0, 1 - sqrt((e.x + e.width / 2 - 960) ^ 2 + (e.y + e.height / 2 - 640) ^ 2) /
+                                  (sqrt(1920 ^ 2 + 1280 ^ 2) / 2)) DESC))[1] =
+       (array_agg(e.face ORDER BY e.embedding = face_embed(p.img) DESC))[1] AS main_face,
+       (array_agg(e.face ORDER BY e.width * e.height DESC))[1] <>
+       (array_agg(e.face ORDER BY e.embedding = face_embed(p.img) DESC))[1] AS not_the_largest
 FROM faces_photos p, face_embed_all(p.img) e WHERE p.name = 'sample1';
 -- Encodings of different people are far apart; the same face across two
 -- runs is identical.

@@ -209,7 +209,7 @@ faceid_pipeline_opts(fi_pipeline_opts *opts)
 	opts->min_score = faceid_min_score;
 }
 
-/* Encode the largest face of a photo; false when it has none. */
+/* Encode the main face of a photo (fi_face_primary); false when it has none. */
 bool
 faceid_embed_photo(const bytea *photo, float *out)
 {
@@ -222,7 +222,7 @@ faceid_embed_photo(const bytea *photo, float *out)
 
 	faceid_pipeline_opts(&opts);
 	faceid_decode(photo, &img);
-	st = fi_face_embed_largest(p, &img, &opts, out, &found, NULL, faceid_cancel(), &err);
+	st = fi_face_embed_primary(p, &img, &opts, out, &found, NULL, faceid_cancel(), &err);
 	fi_image_free(&img);
 	if (st != FI_OK)
 		faceid_report(st, &err, "cannot encode face");

@@ -49,7 +49,7 @@ extern fi_pipeline *faceid_get_pipeline(void);
 /* Pipeline options from the GUCs. */
 extern void faceid_pipeline_opts(fi_pipeline_opts *opts);
 
-/* Encode the largest face of a photo into out; false when there is none. */
+/* Encode the main face of a photo into out; false when there is none. */
 extern bool faceid_embed_photo(const bytea *photo, float *out);
 
 /* The cancel callback that asks whether a cancel/terminate is pending. */

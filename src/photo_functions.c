@@ -62,7 +62,7 @@ face_embed_crop(PG_FUNCTION_ARGS)
 	PG_RETURN_FACEEMBEDDING(result);
 }
 
-/* face_embed(image): the encoding of the largest face, or NULL. */
+/* face_embed(image): the encoding of the main face (fi_face_primary), or NULL. */
 Datum
 face_embed(PG_FUNCTION_ARGS)
 {

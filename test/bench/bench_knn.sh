@@ -10,13 +10,8 @@ set -euo pipefail
 N="${1:-1000000}"
 export PGPORT="${FACEID_BENCH_PORT:-55433}"
 
-if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
-	export FACEID_IN_VENV=1
-	exec pg_virtualenv -t -v 15 -o shared_buffers=2GB -o max_parallel_workers_per_gather=0 \
-		-o work_mem=256MB bash "$0" "$N"
-fi
-
 . "$(dirname "$0")/benchlib.sh"
+bench_in_venv "$0" shared_buffers=2GB max_parallel_workers_per_gather=0 work_mem=256MB -- "$N"
 
 echo "faceid exact-scan benchmark: N = $N random embeddings"
 q <<SQL

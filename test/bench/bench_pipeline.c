@@ -98,16 +98,16 @@ main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/faces/lfw-view1/Aaron_Peirsol/Aaron_Peirsol_0001.jpg", shared);
 		jpeg = t_read(path, &jlen);
 		TIME("face_embed, 250x250 LFW photo (defaults; pixels given)", runs * 2,
-			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+			 fi_face_embed_primary(p, &lfw, &o, desc, &found, NULL, NULL, &err));
 		TIME("face_embed, 250x250 LFW photo (incl. JPEG decode)", runs * 2,
 			 ({ fi_image im; fi_image_decode(jpeg, jlen, 50000000, &im, &err);
-				fi_face_embed_largest(p, &im, &o, desc, &found, NULL, NULL, &err); fi_image_free(&im); }));
+				fi_face_embed_primary(p, &im, &o, desc, &found, NULL, NULL, &err); fi_image_free(&im); }));
 		o.flip_average = false;
 		TIME("face_embed, 250x250 LFW photo, flip_average off", runs * 2,
-			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+			 fi_face_embed_primary(p, &lfw, &o, desc, &found, NULL, NULL, &err));
 		o.alignment = FI_ALIGN_FACEAPI;
 		TIME("face_embed, 250x250 LFW photo, faceapi, flip off", runs * 2,
-			 fi_face_embed_largest(p, &lfw, &o, desc, &found, NULL, NULL, &err));
+			 fi_face_embed_primary(p, &lfw, &o, desc, &found, NULL, NULL, &err));
 		o.flip_average = true;
 		o.alignment = FI_ALIGN_SIMILARITY;
 		free(jpeg);
@@ -123,10 +123,10 @@ main(int argc, char **argv)
 			char		label[96];
 
 			snprintf(label, sizeof(label), "face_embed, %dx%d photo without a face (retries)", neg.width, neg.height);
-			TIME(label, runs, fi_face_embed_largest(p, &neg, &o, desc, &found, NULL, NULL, &err));
+			TIME(label, runs, fi_face_embed_primary(p, &neg, &o, desc, &found, NULL, NULL, &err));
 			o.ssd_fallback = !o.ssd_fallback;
 			snprintf(label, sizeof(label), "  the same with ssd_fallback %s", o.ssd_fallback ? "on" : "off");
-			TIME(label, runs, fi_face_embed_largest(p, &neg, &o, desc, &found, NULL, NULL, &err));
+			TIME(label, runs, fi_face_embed_primary(p, &neg, &o, desc, &found, NULL, NULL, &err));
 			o.ssd_fallback = !o.ssd_fallback;
 			fi_image_free(&neg);
 		}

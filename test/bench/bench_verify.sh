@@ -12,13 +12,8 @@ set -euo pipefail
 N="${1:-10000}"
 export PGPORT="${FACEID_BENCH_PORT:-55433}"
 
-if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
-	export FACEID_IN_VENV=1
-	exec pg_virtualenv -t -v 15 -o shared_buffers=1GB -o max_parallel_workers_per_gather=0 \
-		-o work_mem=256MB bash "$0" "$N"
-fi
-
 . "$(dirname "$0")/benchlib.sh"
+bench_in_venv "$0" shared_buffers=1GB max_parallel_workers_per_gather=0 work_mem=256MB -- "$N"
 BENCH_RUNS=5
 
 echo "faceid verification head benchmark: N = $N training pairs"

@@ -1,5 +1,22 @@
-# Shared by the SQL benchmarks (bench_*.sh), sourced inside their
-# throw-away cluster: psql as the benchmarks use it, and median timings.
+# Shared by the SQL benchmarks (bench_*.sh): the throw-away cluster they
+# run in, psql as they use it, and median timings.
+
+# Unless already inside it, re-run SCRIPT in a throw-away cluster (Debian's
+# pg_virtualenv, never as root's own server) with the server settings given:
+#   bench_in_venv "$0" shared_buffers=1GB work_mem=256MB -- ARGS...
+bench_in_venv() {
+	local script="$1" opts=()
+	shift
+	while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
+		opts+=(-o "$1")
+		shift
+	done
+	[ "$#" -gt 0 ] && shift
+	if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
+		export FACEID_IN_VENV=1
+		exec pg_virtualenv -t -v 15 "${opts[@]}" bash "$script" "$@"
+	fi
+}
 
 # psql, unaligned and quiet, stopping at the first error.
 q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }

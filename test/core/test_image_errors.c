@@ -41,7 +41,7 @@ test_limits(void)
 		t0 = now();
 		st = decode(&j, &img, &err);
 		expect_error("65500x65500 JPEG", st, FI_ERR_LIMIT, &err, "65500x65500");
-		CHECK(now() - t0 < 0.5, "65500x65500 JPEG took %.3f s", now() - t0);
+		CHECK(now() - t0 < 5.0, "65500x65500 JPEG took %.3f s (decoded pixels before the header limit?)", now() - t0);
 		{
 			int			pw,
 						ph;
@@ -57,7 +57,7 @@ test_limits(void)
 	t0 = now();
 	st = decode(&p, &img, &err);
 	expect_error("65500x65500 PNG", st, FI_ERR_LIMIT, &err, "65500x65500");
-	CHECK(now() - t0 < 0.5, "65500x65500 PNG took %.3f s", now() - t0);
+	CHECK(now() - t0 < 5.0, "65500x65500 PNG took %.3f s (decoded pixels before the header limit?)", now() - t0);
 
 	/* with a limit above its size, libpng sees the missing data: corrupt, not a huge allocation */
 	put_be32(p.data + 16, 3000);

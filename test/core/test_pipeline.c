@@ -327,7 +327,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 		fi_face		f;
 
 		blit(&tight, 0, 0, &lfw, 65, 60, 120, 150);
-		fi_status	st = fi_face_embed_largest(p, &tight, &o, d, &found, &f, NULL, &err);
+		fi_status	st = fi_face_embed_primary(p, &tight, &o, d, &found, &f, NULL, &err);
 
 		t_check(st == FI_OK && found,
 				"frame-filling 120x150 face crop: found (attempt %d)", found ? f.attempt : -1);
@@ -343,7 +343,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 				for (int x = 0; x < huge.width; x++)
 					memcpy(huge.rgb + ((size_t) y * huge.width + x) * 3,
 						   tight.rgb + ((size_t) (y / 12) * 120 + x / 12) * 3, 3);
-			st = fi_face_embed_largest(p, &huge, &o, d2, &found2, &f2, NULL, &err);
+			st = fi_face_embed_primary(p, &huge, &o, d2, &found2, &f2, NULL, &err);
 			t_check(st == FI_OK && found2 &&
 					t_dist(d, d2) < 0.4 && f2.w > 600,
 					"frame-filling 1440x1800 face: found (attempt %d, box width %.0f), distance to the small one %.3f",
@@ -449,7 +449,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 		float		d[FI_REC_DIM];
 
 		memset(grey.rgb, 128, 640 * 480 * 3);
-		t_check(fi_face_embed_largest(p, &grey, &o, d, &found, NULL, NULL, &err) == FI_OK && !found,
+		t_check(fi_face_embed_primary(p, &grey, &o, d, &found, NULL, NULL, &err) == FI_OK && !found,
 				"grey photo: no face");
 		free(grey.rgb);
 	}

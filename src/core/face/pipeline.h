@@ -10,13 +10,15 @@
  *                        the eye centres and the mouth centre (least squares)
  *                        onto fixed positions of a 150x150 chip, sampled
  *                        bilinearly (black outside the photo).
- * When nothing is found and opts.retry is set, the pipeline runs again on the
- * photo with a black border of 1/4 of its long side (faces that fill the
- * frame, as LFW's), the tiny detector at input 320 whatever detect_size; a
+ * Where faces are looked for (detect.c): the first look runs the detector on
+ * the photo and, with the tiny detector and opts.retry, once more on a copy
+ * with a black border of 1/4 of its long side at input 192 (the "frame
+ * pass": faces that fill the frame, as LFW's); the two lists are merged.  A
  * photo whose bordered copy would exceed 1024 px is first shrunk by an
- * integer factor (box average), so the copy stays small.  Then (tiny) once
- * more without border at input 224.  Retries ask for min_score + 0.05: they
- * run on every photo without a face.  Results are mapped back to the photo's
+ * integer factor (box average), so the copy stays small.  Only when both
+ * find nothing: the bordered copy at input 256, then the photo at 192 (both at
+ * min_score + 0.05: they run on every photo without a face), then, with
+ * opts.ssd_fallback, the SSD.  Results are mapped back to the photo's
  * coordinates (boxes of a face found on the bordered copy may extend past the
  * photo; its crops are those of the copy, mapped back).
  */
@@ -53,23 +55,35 @@ typedef struct fi_pipeline_opts
 	bool		embed;			/* compute descriptors (default true) */
 	bool		flip_average;	/* descriptor = mean of the chip's and its mirror's (2x
 								 * encoder cost; default true: LFW DevTest 97.9% -> 98.2%) */
-	bool		largest_only;	/* landmarks + descriptor only for the largest face */
+	bool		largest_only;	/* landmarks + descriptor only for the main face
+								 * (fi_face_primary) */
 	bool		faceapi_landmark_quirk; /* shift landmarks by the unfloored box origin (spec 6.3) */
 	bool		tiny_landmarks; /* use the tiny 68-point net */
 	bool		retry;			/* nothing found: retry with a border (default true) */
-	bool		ssd_fallback;	/* tiny found nothing even on the retries: try the SSD
-								 * (with its bordered retry) at score >= 0.7 (default true:
-								 * LFW photos without a face 28 -> 15; costs ~0.3 s more
-								 * on every photo without a face) */
+	bool		ssd_fallback;	/* the tiny detector found nothing even on the retries:
+								 * try the SSD (photo, then bordered copy) at score >=
+								 * 0.7 (default false: with the frame pass it rescues
+								 * no LFW photo, and costs ~0.3 s on every photo
+								 * without a face) */
 	int			max_faces;		/* 0 = no limit */
 } fi_pipeline_opts;
+
+/* The detector passes, in the order they run (fi_face.attempt). */
+typedef enum fi_pass
+{
+	FI_PASS_PHOTO,				/* first look: the photo */
+	FI_PASS_FRAME,				/* first look: the bordered copy at input 192 */
+	FI_PASS_RETRY_BORDER,		/* retry: the bordered copy at input 256 */
+	FI_PASS_RETRY_SMALL,		/* retry: the photo at input 192 */
+	FI_PASS_SSD_PHOTO,			/* SSD fallback on the photo */
+	FI_PASS_SSD_BORDER			/* SSD fallback on the bordered copy */
+} fi_pass;
 
 /* One face, in image pixels. */
 typedef struct fi_face
 {
 	double		score;
-	int			attempt;		/* 0 first pass, 1 bordered retry, 2 coarse retry,
-								 * 3/4 SSD fallback (plain/bordered) */
+	int			attempt;		/* the pass that found it: fi_pass */
 	double		x,
 				y,
 				w,
@@ -104,12 +118,19 @@ fi_status	fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline
 							fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err);
 
 /*
- * The descriptor of the largest face (by box area): *found = false when the
- * photo has no face (not an error).  face (may be NULL) receives the face.
+ * The descriptor of the photo's main face (fi_face_primary): *found = false
+ * when the photo has no face (not an error).  face (may be NULL) receives
+ * the face.
  */
-fi_status	fi_face_embed_largest(fi_pipeline *p, const fi_image *img,
+fi_status	fi_face_embed_primary(fi_pipeline *p, const fi_image *img,
 								  const fi_pipeline_opts *opts, float out[FI_REC_DIM],
 								  bool *found, fi_face *face, const fi_cancel *c, fi_error *err);
+
+/*
+ * Which of n faces (photo coordinates, n >= 1) of a W x H photo is its main
+ * face, the one face_embed encodes (choose.c).
+ */
+int			fi_face_primary(const fi_face *faces, int n, int W, int H);
 
 /* The steps, for tests and tools. */
 
