@@ -24,7 +24,7 @@ WEIGHTS     = build/faceid_weights.bin
 SAMPLES     = $(foreach n,1 2 3 4 5 6,build/faceid_sample$(n).jpg)
 DATA_built  = $(WEIGHTS) $(SAMPLES)
 FACEAPI_DIR = .cache/face-api-1.7.15
-REGRESS     = embedding engine pipeline trigger verify hnsw badinput privileges
+REGRESS     = embedding engine pipeline trigger verify hnsw badinput privileges identify
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core

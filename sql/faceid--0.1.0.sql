@@ -248,3 +248,62 @@ CREATE OPERATOR CLASS faceembedding_ops
 ------------------------------------------------------------------------
 -- END faceid_hnsw
 ------------------------------------------------------------------------
+
+------------------------------------------------------------------------
+-- BEGIN identify: open-set identification (1:K) (src/identify.c,
+-- src/identify_calibrate.c).  face_identify_calibrate stores, per gallery,
+-- columns and encoding settings, the sorted leave-one-label-out scores of
+-- a seeded sample of the enrolled people; face_identify reads
+-- false_accept off their distribution.
+------------------------------------------------------------------------
+CREATE TABLE faceid_identify_calibration (
+	gallery regclass NOT NULL,
+	label_column name NOT NULL,
+	embedding_column name NOT NULL,
+	settings text NOT NULL,
+	labels bigint NOT NULL,
+	photos bigint NOT NULL,
+	scores float8[] NOT NULL,
+	calibrated_by name NOT NULL,
+	calibrated_at timestamptz NOT NULL,
+	PRIMARY KEY (gallery, label_column, embedding_column, settings)
+);
+COMMENT ON TABLE faceid_identify_calibration IS 'calibrations of face_identify: sorted leave-one-label-out scores per gallery, columns and encoding settings; written only by face_identify_calibrate';
+-- Written only by face_identify_calibrate, as the extension owner.  Every
+-- role reads the rows of the galleries whose two columns it may read (the
+-- owner, who dumps the table, sees every row).
+REVOKE ALL ON faceid_identify_calibration FROM PUBLIC;
+GRANT SELECT ON faceid_identify_calibration TO PUBLIC;
+ALTER TABLE faceid_identify_calibration ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_gallery ON faceid_identify_calibration FOR SELECT
+	USING ((SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) gallery AND a.attnum OPERATOR(pg_catalog.>) 0
+			  AND NOT a.attisdropped
+			  AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY[label_column, embedding_column])
+			  AND pg_catalog.has_column_privilege(gallery, a.attnum, 'SELECT'))
+		   OPERATOR(pg_catalog.=) CASE WHEN label_column OPERATOR(pg_catalog.=) embedding_column THEN 1 ELSE 2 END);
+-- regclass is dumped as the gallery's name, so a restore re-binds it.
+SELECT pg_catalog.pg_extension_config_dump('faceid_identify_calibration', '');
+
+-- A dropped gallery (or one of its two columns) takes its calibrations along.
+-- (C: the rows are deleted as the table's owner, like every write to it.)
+CREATE FUNCTION faceid_identify_forget_dropped() RETURNS event_trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+REVOKE ALL ON FUNCTION faceid_identify_forget_dropped() FROM PUBLIC;
+CREATE EVENT TRIGGER faceid_identify_forget_dropped ON sql_drop
+	EXECUTE FUNCTION faceid_identify_forget_dropped();
+
+CREATE FUNCTION face_identify(probe faceembedding, gallery regclass, label_column name,
+							  embedding_column name DEFAULT 'embedding')
+	RETURNS TABLE(label text, distance float8, false_accept float8, accepted bool)
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 1 COST 1000;
+COMMENT ON FUNCTION face_identify(faceembedding, regclass, name, name) IS 'the enrolled person (label) who best matches probe, the distance to their nearest row, the estimated probability that someone not enrolled matches this well, and whether that is within faceid.false_accept_rate';
+
+CREATE FUNCTION face_identify_calibrate(gallery regclass, label_column name,
+										embedding_column name DEFAULT 'embedding')
+	RETURNS TABLE(labels bigint, photos bigint, samples int, score_at_rate float8, settings text)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION face_identify_calibrate(regclass, name, name) IS 'calibrate face_identify on a gallery (read with your rights); stored in faceid_identify_calibration';
+------------------------------------------------------------------------
+-- END identify
+------------------------------------------------------------------------

@@ -51,9 +51,10 @@ RESET ROLE;
 
 -- 2. No faceid function takes a path, a file name or a relation: every
 -- function of the extension, with the argument types that are not bytea,
--- faceembedding or numbers.  Only the type's input (cstring) and the
+-- faceembedding or numbers.  Only the type's input (cstring), the
 -- verification head's (name of a head, and a query the caller runs with
--- their own rights) may appear.
+-- their own rights) and identification's (a gallery relation and its
+-- columns, read with the caller's rights) may appear.
 SELECT p.proname, p.proargtypes::regtype[] AS args
 FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 WHERE d.refclassid = 'pg_extension'::regclass

@@ -20,8 +20,9 @@ SELECT p.proname, p.provolatile, p.proparallel, p.proisstrict, p.prosecdef
 FROM pg_proc p WHERE p.proname IN ('face_verify', 'face_verify_train') ORDER BY 1;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = 'faceid_verifier'::regclass AND attnum > 0 ORDER BY attnum;
-SELECT c.relname, e.extcondition FROM pg_extension e JOIN pg_class c ON c.oid = ANY (e.extconfig)
-WHERE e.extname = 'faceid';
+SELECT c.relname, e.extcondition[array_position(e.extconfig, c.oid)] AS extcondition
+FROM pg_extension e JOIN pg_class c ON c.oid = ANY (e.extconfig)
+WHERE e.extname = 'faceid' ORDER BY 1;
 SELECT relacl FROM pg_class WHERE relname = 'faceid_verifier';
 
 -- The shipped default head (test/train_default_verifier.sh, LFW DevTrain).

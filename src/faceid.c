@@ -11,6 +11,7 @@
 #include "core/embedding/distance.h"
 #include "engine.h"
 #include "hnsw/hnsw.h"
+#include "identify.h"
 
 PG_MODULE_MAGIC;
 
@@ -39,6 +40,7 @@ _PG_init(void)
 
 	faceid_engine_init();
 	hnsw_init();
+	identify_init();
 
 	MarkGUCPrefixReserved("faceid");
 }

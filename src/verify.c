@@ -27,6 +27,7 @@
 #include "utils/snapmgr.h"
 
 #include "verify.h"
+#include "owner_spi.h"
 
 /* Columns of faceid_verifier, in the order the extension script creates them. */
 #define ATT_NAME			1
@@ -114,13 +115,7 @@ verifier_cache_init(Oid relid)
 Oid
 faceid_verifier_relid(Oid fn_oid)
 {
-	Oid			relid = get_relname_relid(VERIFY_TABLE, get_func_namespace(fn_oid));
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table \"%s\" of extension faceid is missing", VERIFY_TABLE)));
-	return relid;
+	return faceid_extension_table(fn_oid, VERIFY_TABLE);
 }
 
 /* Raise the error for a head that does not exist. */

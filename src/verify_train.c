@@ -23,6 +23,7 @@
 
 #include "verify.h"
 #include "engine.h"
+#include "owner_spi.h"
 
 #define TRAIN_MIN_PAIRS		10
 #define TRAIN_MAX_ITER		50
@@ -428,23 +429,12 @@ train_store(Oid relid, const char *name, const float4 *w, float4 bias,
 			const char *query, int pairs, double accuracy)
 {
 	Oid			caller = GetUserId();
-	Oid			table_owner;
-	Oid			save_userid;
-	int			save_sec;
-	int			nestlevel;
 	int			ret;
-	HeapTuple	tup;
 	Datum		elems[FI_DIM];
 	Oid			argtypes[8] = {TEXTOID, REGROLEOID, FLOAT4ARRAYOID, FLOAT4OID,
 	TEXTOID, INT4OID, FLOAT4OID, BOOLOID};
 	Datum		values[8];
 	char	   *sql;
-
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	table_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
 
 	for (int k = 0; k < FI_DIM; k++)
 		elems[k] = Float4GetDatum(w[k]);
@@ -464,18 +454,8 @@ train_store(Oid relid, const char *name, const float4 *w, float4 bias,
 				   "bias = excluded.bias, trained_on = excluded.trained_on, pairs = excluded.pairs, "
 				   "accuracy = excluded.accuracy, created = excluded.created "
 				   "WHERE v.owner OPERATOR(pg_catalog.=) excluded.owner OR $8",
-				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-											  VERIFY_TABLE));
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(table_owner,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	ret = SPI_execute_with_args(sql, 8, argtypes, values, NULL, false, 0);
-	AtEOXact_GUC(true, nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec);
+				   faceid_extension_table_name(relid));
+	ret = faceid_spi_execute_as_owner(relid, sql, 8, argtypes, values, NULL);
 
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "storing the verifier failed: %s", SPI_result_code_string(ret));

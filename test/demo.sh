@@ -5,9 +5,9 @@
 # extension, starts a throw-away PostgreSQL cluster (pg_virtualenv: owned by
 # the postgres user, a free port, never 5432; stopped and removed on exit,
 # Ctrl-C included), creates a `people` table with the encoding trigger and
-# the faceid_hnsw index, enrols one photo per person (one-shot), then
-# recognises held-out photos (nearest person and distance, or "unknown") and
-# runs 1:1 verifications.  People come from ../shared/faces (faceapi_bbt and
+# the faceid_hnsw index, enrols one photo per person (one-shot), calibrates
+# the gallery and recognises held-out photos with face_identify (a person,
+# or "unknown" at faceid.false_accept_rate) and runs 1:1 verifications.  People come from ../shared/faces (faceapi_bbt and
 # face_recognition_examples) when present, else from the npm package's demo
 # photos.  A second run reuses the build.
 #
@@ -92,8 +92,8 @@ CREATE TEMP TABLE incoming (name text, file text, b64 text);
 \timing on
 INSERT INTO people (name, file, photo) SELECT name, file, decode(b64, 'base64') FROM incoming;
 \timing off
--- a group photo enrols each of its faces: the trigger encoded the largest
--- one, the other faces get rows of their own
+-- a group photo enrols each of its faces: the trigger encoded the one
+-- face_embed chooses, the other faces get rows of their own
 INSERT INTO people (name, file, embedding)
 SELECT name || '#' || f.face, file, f.embedding
 FROM people p, face_embed_all(p.photo) f
@@ -106,28 +106,41 @@ SQL
 query_sql() {
 	cat <<SQL
 \echo
-\echo '== 3. Recognition (1:K): the nearest enrolled person, or "unknown" beyond faceid.match_threshold'
-SHOW faceid.match_threshold;
+\echo '== 3. Recognition (1:K): face_identify answers one enrolled person or nobody, at faceid.false_accept_rate'
 CREATE TEMP TABLE queries (name text, file text, b64 text);
 \copy queries FROM '$DATA/query'
+SELECT count(DISTINCT name) >= 10 AS can_calibrate FROM people WHERE embedding IS NOT NULL \gset
+\if :can_calibrate
+-- once after enrolling, like ANALYZE: the gallery calibrates itself
+SELECT labels, photos, samples, round(score_at_rate::numeric, 3) AS score_at_rate
+FROM face_identify_calibrate('people', 'name');
+SHOW faceid.false_accept_rate;
 \timing on
 CREATE TEMP TABLE answers AS
-SELECT q.name AS truth, q.file, f.face, m.name AS nearest, round(m.d::numeric, 3) AS distance,
-       CASE WHEN f.face IS NULL THEN 'no face found'
-            WHEN m.d <= current_setting('faceid.match_threshold')::float8 THEN m.name
-            ELSE 'unknown' END AS answer
+SELECT q.name AS truth, q.file, f.face, r.label AS nearest, round(r.distance::numeric, 3) AS distance,
+       round(r.false_accept::numeric, 4) AS false_accept,
+       CASE WHEN f.face IS NULL THEN 'no face found' WHEN r.accepted THEN r.label ELSE 'unknown' END AS answer
+FROM queries q
+LEFT JOIN LATERAL face_embed_all(decode(q.b64, 'base64')) f ON true
+LEFT JOIN LATERAL face_identify(f.embedding, 'people', 'name') r ON true;
+\timing off
+SELECT file, face, nearest, distance, false_accept, answer,
+       CASE WHEN truth = '?' THEN '' WHEN truth = answer THEN 'right' ELSE 'WRONG' END AS check
+FROM answers ORDER BY file, face;
+SELECT count(*) FILTER (WHERE truth <> '?') AS labelled_queries,
+       count(*) FILTER (WHERE truth <> '?' AND truth = answer) AS recognised,
+       count(*) FILTER (WHERE truth = '?') AS unlabelled_queries
+FROM answers;
+\else
+\echo '(fewer than 10 people enrolled: face_identify_calibrate needs at least 10, so only the nearest person is shown)'
+SELECT q.file, f.face, m.name AS nearest, round(m.d::numeric, 3) AS distance
 FROM queries q
 LEFT JOIN LATERAL face_embed_all(decode(q.b64, 'base64')) f ON true
 LEFT JOIN LATERAL (SELECT name, embedding <-> f.embedding AS d FROM people
                     WHERE embedding IS NOT NULL AND f.embedding IS NOT NULL
-                    ORDER BY embedding <-> f.embedding LIMIT 1) m ON true;
-\timing off
-SELECT file, face, nearest, distance, answer,
-       CASE WHEN truth = '?' THEN '' WHEN truth = answer THEN 'right' ELSE 'WRONG' END AS check
-FROM answers ORDER BY file, face;
-SELECT count(*) FILTER (WHERE truth <> '?') AS labelled_queries,
-       count(*) FILTER (WHERE truth <> '?' AND truth = answer) AS recognised
-FROM answers;
+                    ORDER BY embedding <-> f.embedding LIMIT 1) m ON true
+ORDER BY 1, 2;
+\endif
 
 \echo
 \echo '== 4. Verification (1:1): is this photo the same person as that one?'

@@ -97,6 +97,10 @@ verifier_dump() {
 	pg_virtualenv -t -v 15 bash test/verifier_dump.sh
 }
 
+identify_dump() {
+	pg_virtualenv -t -v 15 bash test/identify_dump.sh
+}
+
 verifier_cache() {
 	pg_virtualenv -t -v 15 bash test/verifier_cache.sh
 }
@@ -107,6 +111,7 @@ suite "core unit tests (ASan+UBSan)" sanitizer_tests
 suite "pg_regress" regress
 suite "verifier dump/restore" verifier_dump
 suite "verifier cache invalidation" verifier_cache
+suite "identify calibration dump/restore and concurrency" identify_dump
 suite "SQL checks on photos" sql_checks
 suite "browser test of the web demo" browser_test
 suite "accuracy on ../shared/faces" accuracy

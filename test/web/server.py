@@ -67,7 +67,8 @@ class ApiError(Exception):
 # the way README's recipe does today: the nearest enrolled row (on a large
 # table the faceid_hnsw index serves the ORDER BY), accepted when its distance is within
 # faceid.match_threshold, with face_verify's probability of "same person".
-# When face_identify lands, only this SQL changes (its `accepted` comes from
+# To use face_identify (now in main), only this SQL changes, and the gallery
+# must be calibrated (face_identify_calibrate, >= 10 people) after enrolment (its `accepted` comes from
 # the gallery's calibrated false-accept rate instead of the 1:1 threshold):
 #   SELECT label, distance, accepted, false_accept
 #   FROM face_identify(%s::faceembedding, 'people', 'name')
