@@ -10,10 +10,23 @@
 # or "unknown" at faceid.false_accept_rate) and runs 1:1 verifications.  People come from ../shared/faces (faceapi_bbt and
 # face_recognition_examples) when present, else from the npm package's demo
 # photos.  A second run reuses the build.
+#
+#   bash test/demo.sh --web
+# does the same set-up and enrolment, then serves the web demo
+# (test/web/server.py) on http://127.0.0.1:8434/ (FACEID_WEB_PORT) until
+# Ctrl-C, which also removes the cluster.  With FACEID_DEMO_INSIDE=1 the
+# script skips set-up, build and pg_virtualenv and uses the cluster that the
+# libpq environment names (the browser test, test/web/run_test.sh, does).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 SHARED="${FACEID_SHARED:-$ROOT/../shared}"
+WEB=""
+case "${1:-}" in
+	"") ;;
+	--web) WEB=1 ;;
+	*) echo "usage: bash test/demo.sh [--web]" >&2; exit 2 ;;
+esac
 
 if [ -z "${FACEID_DEMO_INSIDE:-}" ]; then
 	bash test/setup.sh
@@ -23,7 +36,7 @@ if [ -z "${FACEID_DEMO_INSIDE:-}" ]; then
 	$SUDO make -s install
 	export FACEID_DEMO_INSIDE=1
 	export PGPORT="${FACEID_DEMO_PORT:-55434}"
-	exec pg_virtualenv -t -v 15 bash "$0"
+	exec pg_virtualenv -t -v 15 bash "$0" "$@"
 fi
 
 DATA="$(mktemp -d)"
@@ -58,7 +71,9 @@ else
 fi
 add v1 "$V1" verify; add v2 "$V2" verify; add v3 "$V3" verify
 
-psql -X -q -v ON_ERROR_STOP=1 -P pager=off <<SQL
+# Sections 1 and 2: the table, the trigger, the index, the enrolment.
+enrol_sql() {
+	cat <<SQL
 \echo
 \echo '== 1. A table of people: the trigger encodes each photo on INSERT, the index serves nearest-neighbour queries'
 CREATE EXTENSION faceid;
@@ -77,13 +92,19 @@ CREATE TEMP TABLE incoming (name text, file text, b64 text);
 \timing on
 INSERT INTO people (name, file, photo) SELECT name, file, decode(b64, 'base64') FROM incoming;
 \timing off
--- a group photo enrols each of its faces
+-- a group photo enrols each of its faces: the trigger encoded the one
+-- face_embed chooses, the other faces get rows of their own
 INSERT INTO people (name, file, embedding)
 SELECT name || '#' || f.face, file, f.embedding
-FROM people p, face_embed_all(p.photo) f WHERE p.embedding IS NOT NULL AND f.face > 1
-  AND (SELECT count(*) FROM face_detect(p.photo)) > 1;
+FROM people p, face_embed_all(p.photo) f
+WHERE p.embedding IS NOT NULL AND f.embedding <> p.embedding;
 SELECT name, file, embedding IS NOT NULL AS face_found FROM people ORDER BY id;
+SQL
+}
 
+# Sections 3 to 5: recognition, verification, what ran.
+query_sql() {
+	cat <<SQL
 \echo
 \echo '== 3. Recognition (1:K): face_identify answers one enrolled person or nobody, at faceid.false_accept_rate'
 CREATE TEMP TABLE queries (name text, file text, b64 text);
@@ -135,3 +156,14 @@ FROM v a, v b WHERE a.name = 'v1' AND b.name IN ('v2', 'v3');
 SELECT * FROM faceid_stats();
 SELECT key, value FROM faceid_info() WHERE key IN ('version', 'model_version', 'blas_kernels', 'distance_kernel');
 SQL
+}
+
+if [ -n "$WEB" ]; then
+	enrol_sql | psql -X -q -v ON_ERROR_STOP=1 -P pager=off
+	rm -rf "$DATA"
+	echo
+	echo "== 3. The web demo: open the address below; Ctrl-C stops it and removes the cluster"
+	exec /usr/bin/python3 "$ROOT/test/web/server.py" --port "${FACEID_WEB_PORT:-8434}"
+fi
+# one session: faceid's GUCs exist once the session has loaded the library
+{ enrol_sql; query_sql; } | psql -X -q -v ON_ERROR_STOP=1 -P pager=off

@@ -3,6 +3,8 @@
 # on a throw-away cluster, and (when present) the TAP and accuracy tests.
 #   bash test/run_all.sh
 # Ends with "N passed, M failed" and a non-zero exit status on any failure.
+# FACEID_ONLY='regex' runs only the suites whose names match (e.g.
+# FACEID_ONLY=browser); the others are listed as not selected.
 # The server never runs as root: pg_virtualenv creates a temporary cluster
 # owned by the postgres user, on a port other than 5432.
 set -uo pipefail
@@ -23,6 +25,10 @@ suite() {
 	local name="$1"
 	shift
 	echo
+	if [ -n "${FACEID_ONLY:-}" ] && ! [[ "$name" =~ $FACEID_ONLY ]]; then
+		echo "=== $name: not selected (FACEID_ONLY)"
+		return
+	fi
 	echo "=== $name"
 	if "$@"; then
 		passed=$((passed + 1))
@@ -81,6 +87,12 @@ tap_tests() {
 	bash test/run_tap.sh
 }
 
+# The web demo in Debian's headless chromium (playwright-core from npm);
+# prints SKIP when chromium is absent.
+browser_test() {
+	bash test/web/run_test.sh
+}
+
 verifier_dump() {
 	pg_virtualenv -t -v 15 bash test/verifier_dump.sh
 }
@@ -101,6 +113,7 @@ suite "verifier dump/restore" verifier_dump
 suite "verifier cache invalidation" verifier_cache
 suite "identify calibration dump/restore and concurrency" identify_dump
 suite "SQL checks on photos" sql_checks
+suite "browser test of the web demo" browser_test
 suite "accuracy on ../shared/faces" accuracy
 suite "TAP tests" tap_tests
 suite "fuzz smoke" fuzz_smoke

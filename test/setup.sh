@@ -21,16 +21,34 @@ if [ "$(id -u)" != 0 ]; then
 	SUDO="sudo"
 fi
 
+# Debian's chromium, for the web demo's browser test (test/web); optional:
+# when it cannot be installed, that test prints SKIP.
+OPTIONAL=(chromium)
+
+# Is a Debian package installed?
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 missing=()
 for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	installed "$p" || missing+=("$p")
 done
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+optional=()
+for p in "${OPTIONAL[@]}"; do
+	installed "$p" || optional+=("$p")
+done
 
+if [ $((${#missing[@]} + ${#optional[@]})) -gt 0 ]; then
+	$SUDO apt-get update -qq
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}"
-	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
 	echo "setup: all packages present"
+fi
+if [ ${#optional[@]} -gt 0 ]; then
+	echo "setup: installing ${optional[*]} (optional)"
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null ||
+		echo "setup: could not install ${optional[*]}; the web demo's browser test will SKIP"
 fi
