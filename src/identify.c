@@ -38,6 +38,7 @@
 #include "engine.h"
 #include "identify.h"
 #include "owner_spi.h"
+#include "sql_util.h"
 
 /* Relative change of the label count that makes a calibration stale. */
 #define IDENTIFY_STALE_CHANGE	0.2
@@ -97,20 +98,6 @@ identify_init(void)
  * ------------------------------------------------------------------------
  */
 
-/* The attribute number of column name of relid; 42703 when there is none. */
-static AttrNumber
-gallery_column(Oid relid, const char *name)
-{
-	AttrNumber	att = get_attnum(relid, name);
-
-	if (att <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist",
-						name, get_rel_name(relid))));
-	return att;
-}
-
 /* Raise 42501 unless the caller may read both columns of relid. */
 static void
 gallery_check_privileges(const IdentifyGallery *g)
@@ -153,8 +140,8 @@ identify_gallery(IdentifyGallery *g, Oid relid, const char *label_col,
 	g->relid = relid;
 	g->label_col = label_col;
 	g->emb_col = emb_col;
-	g->label_att = gallery_column(relid, label_col);
-	g->emb_att = gallery_column(relid, emb_col);
+	g->label_att = faceid_column_attnum(relid, label_col, "");
+	g->emb_att = faceid_column_attnum(relid, emb_col, "");
 	gallery_check_privileges(g);
 
 	g->embtype = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
@@ -171,6 +158,23 @@ identify_gallery(IdentifyGallery *g, Oid relid, const char *label_col,
 	g->label_q = pstrdup(quote_identifier(label_col));
 	g->emb_q = pstrdup(quote_identifier(emb_col));
 	g->dist_op = psprintf("OPERATOR(%s.<->)", quote_identifier(get_namespace_name(nsp)));
+}
+
+/* The calibration table's key as SPI parameters (see identify.h). */
+void
+identify_key_params(const IdentifyGallery *g, const char *settings,
+					NameData names[2], Oid *argtypes, Datum *values)
+{
+	namestrcpy(&names[0], g->label_col);
+	namestrcpy(&names[1], g->emb_col);
+	argtypes[0] = REGCLASSOID;
+	argtypes[1] = NAMEOID;
+	argtypes[2] = NAMEOID;
+	argtypes[3] = TEXTOID;
+	values[0] = ObjectIdGetDatum(g->relid);
+	values[1] = NameGetDatum(&names[0]);
+	values[2] = NameGetDatum(&names[1]);
+	values[3] = CStringGetTextDatum(settings);
 }
 
 /* The settings that made the encodings (see identify.h). */
@@ -344,29 +348,23 @@ scores_from_array(ArrayType *arr, Calibration *cal)
 static bool
 calibration_read(const IdentifyGallery *g, Oid fn_oid, const char *settings, Calibration *cal)
 {
-	Oid			argtypes[4] = {REGCLASSOID, NAMEOID, NAMEOID, TEXTOID};
-	Datum		values[4];
+	Oid			argtypes[IDENTIFY_KEY_ARGS];
+	Datum		values[IDENTIFY_KEY_ARGS];
 	char	   *sql;
 	SPIPlanPtr	plan;
 	bool		isnull;
 	HeapTuple	tup;
 	TupleDesc	desc;
-	NameData	label,
-				emb;
+	NameData	names[2];
 
-	namestrcpy(&label, g->label_col);
-	namestrcpy(&emb, g->emb_col);
-	values[0] = ObjectIdGetDatum(g->relid);
-	values[1] = NameGetDatum(&label);
-	values[2] = NameGetDatum(&emb);
-	values[3] = CStringGetTextDatum(settings);
+	identify_key_params(g, settings, names, argtypes, values);
 
 	sql = psprintf("SELECT scores, labels, photos, settings OPERATOR(pg_catalog.=) $4, settings FROM %s "
 				   "WHERE gallery OPERATOR(pg_catalog.=) $1 AND label_column OPERATOR(pg_catalog.=) $2 "
 				   "AND embedding_column OPERATOR(pg_catalog.=) $3 "
 				   "ORDER BY settings OPERATOR(pg_catalog.=) $4 DESC, calibrated_at DESC LIMIT 1",
 				   faceid_extension_table_name(faceid_extension_table(fn_oid, IDENTIFY_TABLE)));
-	plan = saved_plan(sql, 4, argtypes, 0);
+	plan = saved_plan(sql, IDENTIFY_KEY_ARGS, argtypes, 0);
 	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading %s failed", IDENTIFY_TABLE);
 	if (SPI_processed == 0)

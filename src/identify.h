@@ -58,6 +58,17 @@ extern void identify_init(void);
 extern void identify_gallery(IdentifyGallery *g, Oid relid, const char *label_col,
 							 const char *emb_col, Oid fn_oid);
 
+/* The calibration table's key parameters: the number of values it fills. */
+#define IDENTIFY_KEY_ARGS		4
+
+/*
+ * Fill the calibration table's key (gallery, label column, embedding column,
+ * settings) as SPI parameters $1..$4: types REGCLASS, NAME, NAME, TEXT.
+ * names must live as long as values (it holds the two NameData).
+ */
+extern void identify_key_params(const IdentifyGallery *g, const char *settings,
+								NameData names[2], Oid *argtypes, Datum *values);
+
 /* The settings that made the encodings: model checksum and pipeline GUCs. */
 extern char *identify_settings(void);
 

@@ -36,6 +36,7 @@
 #include "type_embedding.h"
 #include "identify.h"
 #include "owner_spi.h"
+#include "sql_util.h"
 
 #define CALIBRATE_FETCH		1000	/* rows per cursor fetch */
 
@@ -141,6 +142,20 @@ sample_offer(Sample *sm, const char *label)
 	}
 }
 
+/* Pass 1 row: (label, its row count). */
+static void
+label_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	Sample	   *sm = (Sample *) arg;
+	bool		isnull;
+	char	   *label = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+
+	sm->labels++;
+	sm->photos += DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	sample_offer(sm, label);
+	pfree(label);
+}
+
 /* Pass 1: count labels and rows, and choose the sampled labels. */
 static void
 pass_labels(const IdentifyGallery *g, Sample *sm)
@@ -148,30 +163,11 @@ pass_labels(const IdentifyGallery *g, Sample *sm)
 	char	   *sql = psprintf("SELECT (%s)::pg_catalog.text, pg_catalog.count(*) FROM %s "
 							   "WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
 							   g->label_q, g->rel_q, g->label_q, g->emb_q);
-	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
 
 	sm->max = IDENTIFY_MAX_SAMPLES;
 	sm->s = palloc(sizeof(Stranger) * sm->max);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, CALIBRATE_FETCH);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			bool		isnull;
-			char	   *label = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-
-			sm->labels++;
-			sm->photos += DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-			sample_offer(sm, label);
-			pfree(label);
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
+	faceid_cursor_foreach(SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0),
+						  CALIBRATE_FETCH, label_row, sm);
 }
 
 /* The sampled stranger with this label, or NULL (binary search, sorted). */
@@ -199,33 +195,35 @@ sample_find(Sample *sm, const char *label)
 	return NULL;
 }
 
+/* What scan_rows hands each (label, embedding) row to. */
+typedef struct GalleryScan
+{
+	void		(*fn) (Sample *, const char *, const FaceEmbedding *);
+	Sample	   *sm;
+} GalleryScan;
+
+/* One (label, embedding) row of a gallery query, for scan_rows. */
+static void
+gallery_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	GalleryScan *gs = (GalleryScan *) arg;
+	bool		isnull;
+	char	   *label = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+
+	gs->fn(gs->sm, label, DatumGetFaceEmbedding(SPI_getbinval(tup, desc, 2, &isnull)));
+	pfree(label);
+}
+
 /* Run a gallery query as a cursor and hand every (label, embedding) to fn. */
 static void
 scan_rows(const char *sql, int nargs, Oid *argtypes, Datum *values,
 		  void (*fn) (Sample *, const char *, const FaceEmbedding *), Sample *sm)
 {
-	Portal		portal = SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, values,
-												   NULL, true, 0);
+	GalleryScan gs = {fn, sm};
 
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, CALIBRATE_FETCH);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			bool		isnull;
-			char	   *label = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-			FaceEmbedding *e = DatumGetFaceEmbedding(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-
-			fn(sm, label, e);
-			pfree(label);
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
+	faceid_cursor_foreach(SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, values,
+													NULL, true, 0),
+						  CALIBRATE_FETCH, gallery_row, &gs);
 }
 
 /* Pass 2 row: keep the row with the smallest seeded hash per sampled label. */
@@ -366,22 +364,19 @@ static void
 calibration_store(Oid caltable, const IdentifyGallery *g, const char *settings,
 				  const Sample *sm, const double *scores)
 {
-	Oid			argtypes[7] = {REGCLASSOID, NAMEOID, NAMEOID, TEXTOID, INT8OID, INT8OID, FLOAT8ARRAYOID};
-	Datum		values[7];
+	Oid			argtypes[IDENTIFY_KEY_ARGS + 3];
+	Datum		values[IDENTIFY_KEY_ARGS + 3];
 	Datum	   *elems = palloc(sizeof(Datum) * sm->n);
-	NameData	label,
-				emb;
+	NameData	names[2];
 	char	   *sql;
 	int			ret;
 
 	for (int i = 0; i < sm->n; i++)
 		elems[i] = Float8GetDatum(scores[i]);
-	namestrcpy(&label, g->label_col);
-	namestrcpy(&emb, g->emb_col);
-	values[0] = ObjectIdGetDatum(g->relid);
-	values[1] = NameGetDatum(&label);
-	values[2] = NameGetDatum(&emb);
-	values[3] = CStringGetTextDatum(settings);
+	identify_key_params(g, settings, names, argtypes, values);
+	argtypes[4] = INT8OID;
+	argtypes[5] = INT8OID;
+	argtypes[6] = FLOAT8ARRAYOID;
 	values[4] = Int64GetDatum(sm->labels);
 	values[5] = Int64GetDatum(sm->photos);
 	values[6] = PointerGetDatum(construct_array(elems, sm->n, FLOAT8OID, sizeof(float8),
@@ -395,7 +390,7 @@ calibration_store(Oid caltable, const IdentifyGallery *g, const char *settings,
 				   "labels = excluded.labels, photos = excluded.photos, scores = excluded.scores, "
 				   "calibrated_by = excluded.calibrated_by, calibrated_at = excluded.calibrated_at",
 				   faceid_extension_table_name(caltable));
-	ret = faceid_spi_execute_as_owner(caltable, sql, 7, argtypes, values, NULL);
+	ret = faceid_spi_execute_as_owner(caltable, sql, IDENTIFY_KEY_ARGS + 3, argtypes, values, NULL);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "storing the calibration failed: %s", SPI_result_code_string(ret));
 }

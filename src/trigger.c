@@ -27,6 +27,7 @@
 
 #include "type_embedding.h"
 #include "engine.h"
+#include "sql_util.h"
 
 PG_FUNCTION_INFO_V1(face_embed_trigger);
 
@@ -62,20 +63,6 @@ check_trigger_call(FunctionCallInfo fcinfo)
 	return td;
 }
 
-/* The attribute number of a named column, or ERROR 42703. */
-static int
-column_number(Relation rel, const char *name)
-{
-	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
-
-	if (attnum == SPI_ERROR_NOATTRIBUTE || attnum <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("face_embed_trigger: column \"%s\" of relation \"%s\" does not exist",
-						name, RelationGetRelationName(rel))));
-	return attnum;
-}
-
 /* True when typid (or the domain's base type) is faceembedding. */
 static bool
 is_faceembedding(Oid typid)
@@ -99,8 +86,8 @@ resolve_columns(TriggerData *td, int *photo_att, int *emb_att)
 	TupleDesc	desc = RelationGetDescr(rel);
 	char	  **args = td->tg_trigger->tgargs;
 
-	*photo_att = column_number(rel, args[0]);
-	*emb_att = column_number(rel, args[1]);
+	*photo_att = faceid_column_attnum(RelationGetRelid(rel), args[0], "face_embed_trigger: ");
+	*emb_att = faceid_column_attnum(RelationGetRelid(rel), args[1], "face_embed_trigger: ");
 	if (getBaseType(TupleDescAttr(desc, *photo_att - 1)->atttypid) != BYTEAOID)
 		protocol_error(psprintf("photo column \"%s\" is of type %s, not bytea", args[0],
 								format_type_be(TupleDescAttr(desc, *photo_att - 1)->atttypid)), NULL);

@@ -24,6 +24,7 @@
 #include "verify.h"
 #include "engine.h"
 #include "owner_spi.h"
+#include "sql_util.h"
 
 #define TRAIN_MIN_PAIRS		10
 #define TRAIN_MAX_ITER		50
@@ -141,6 +142,27 @@ train_check_select(List *queries)
 	}
 }
 
+/* One row of the pairs query: (a, b, same), none of them NULL. */
+static void
+train_read_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	TrainData  *td = (TrainData *) arg;
+	Datum		v[3];
+	bool		isnull;
+
+	for (int c = 0; c < 3; c++)
+	{
+		v[c] = SPI_getbinval(tup, desc, c + 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the pairs query returned NULL in column \"%s\" of row %d",
+							NameStr(TupleDescAttr(desc, c)->attname), td->n + 1),
+					 errhint("Filter out incomplete pairs, e.g. WHERE a IS NOT NULL AND b IS NOT NULL.")));
+	}
+	train_add(td, DatumGetFaceEmbedding(v[0]), DatumGetFaceEmbedding(v[1]), DatumGetBool(v[2]));
+}
+
 /* Run pairs_query (SPI, caller's rights) and collect its rows. */
 static void
 train_read_pairs(const char *query, Oid embtype, TrainData *td)
@@ -162,35 +184,7 @@ train_read_pairs(const char *query, Oid embtype, TrainData *td)
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	train_check_columns(portal->tupDesc, embtype);
 
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, TRAIN_FETCH);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			Datum		v[3];
-			bool		isnull;
-
-			for (int c = 0; c < 3; c++)
-			{
-				v[c] = SPI_getbinval(tup, desc, c + 1, &isnull);
-				if (isnull)
-					ereport(ERROR,
-							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							 errmsg("the pairs query returned NULL in column \"%s\" of row %d",
-									NameStr(TupleDescAttr(desc, c)->attname), td->n + 1),
-							 errhint("Filter out incomplete pairs, e.g. WHERE a IS NOT NULL AND b IS NOT NULL.")));
-			}
-			train_add(td, DatumGetFaceEmbedding(v[0]), DatumGetFaceEmbedding(v[1]),
-					  DatumGetBool(v[2]));
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
+	faceid_cursor_foreach(portal, TRAIN_FETCH, train_read_row, td);
 }
 
 /* Raise unless td can be fitted: enough pairs, both classes. */
