@@ -9,7 +9,11 @@ test/demo.sh --web runs it inside pg_virtualenv, after enrolling the sample
 people into the table `people (id, name, file, photo, embedding)` with the
 encoding trigger).  The server holds no model and no state: each request
 opens its own connection, every photo goes through faceid's SQL functions,
-and everything lives in the database.
+and everything lives in the database.  Who a face is comes from
+face_identify on the gallery `people` labelled by `name`, which the server
+calibrates at start-up and after every enrolment and removal (in the same
+transaction); a gallery of fewer than 10 people cannot be calibrated, and
+then the nearest row within faceid.match_threshold answers instead.
 
     GET  /                      the page (static/index.html, app.js, style.css)
     POST /api/analyze           body: the photo's bytes; every face's box, its
@@ -63,35 +67,80 @@ class ApiError(Exception):
 
 # --- the database side: every query the page needs ---------------------------
 
-# Who is the face whose encoding is `probe`?  This one function answers 1:K,
-# the way README's recipe does today: the nearest enrolled row (on a large
-# table the faceid_hnsw index serves the ORDER BY), accepted when its distance is within
-# faceid.match_threshold, with face_verify's probability of "same person".
-# To use face_identify (now in main), only this SQL changes, and the gallery
-# must be calibrated (face_identify_calibrate, >= 10 people) after enrolment (its `accepted` comes from
-# the gallery's calibrated false-accept rate instead of the 1:1 threshold):
-#   SELECT label, distance, accepted, false_accept
-#   FROM face_identify(%s::faceembedding, 'people', 'name')
-WHO_IS_SQL = """
+# The gallery is the table `people` labelled by `name` (several rows may share
+# a name: several photos of one person; an id per row would make each photo a
+# person of its own, the next-nearest "different person" of its twin).
+
+# Who is the face whose encoding is `probe`?  face_identify answers 1:K at
+# faceid.false_accept_rate from the gallery's own calibration (a 1:1
+# threshold reused for 1:K accepts more strangers the more people are
+# enrolled); face_verify gives the probability of "same person" against that
+# person's nearest row.  The page shows false_accept beside the distance.
+IDENTIFY_SQL = """
+SELECT r.label, r.distance, face_verify(n.embedding, q.probe) AS probability,
+       r.accepted, r.false_accept
+FROM (SELECT %s::faceembedding AS probe) q
+CROSS JOIN LATERAL face_identify(q.probe, 'people', 'name') r
+CROSS JOIN LATERAL (SELECT embedding FROM people
+                    WHERE name = r.label AND embedding IS NOT NULL
+                    ORDER BY embedding <-> q.probe LIMIT 1) n
+"""
+
+# The fallback for a gallery too small to calibrate (fewer than 10 people,
+# e.g. only the npm package's sample photos): the nearest row, accepted
+# within the 1:1 threshold faceid.match_threshold.  The page says so.
+NEAREST_SQL = """
 SELECT p.name, p.embedding <-> q.probe AS distance,
        face_verify(p.embedding, q.probe) AS probability,
-       p.embedding <-> q.probe <= current_setting('faceid.match_threshold')::float8 AS accepted
+       p.embedding <-> q.probe <= current_setting('faceid.match_threshold')::float8 AS accepted,
+       NULL::float8 AS false_accept
 FROM (SELECT %s::faceembedding AS probe) q
 CROSS JOIN LATERAL (SELECT name, embedding FROM people
                     WHERE embedding IS NOT NULL
                     ORDER BY embedding <-> q.probe LIMIT 1) p
 """
 
+# face_identify_calibrate refuses galleries of fewer people (SQLSTATE 55000).
+MIN_LABELS = 10
 
-# The nearest enrolled person for one encoding (text form), or None when nobody is enrolled.
-def who_is(cur, probe):
-    cur.execute(WHO_IS_SQL, (probe,))
+
+# Which rule answers now: "identify" when the gallery has enough people to
+# calibrate (the server recalibrates it after every change), else "threshold".
+# Counted in the caller's snapshot: a calibration left from before the gallery
+# shrank below MIN_LABELS is not used.
+def who_rule(cur):
+    cur.execute("SELECT count(DISTINCT name) FROM people WHERE embedding IS NOT NULL")
+    return "identify" if cur.fetchone()[0] >= MIN_LABELS else "threshold"
+
+
+# The best enrolled person for one encoding (text form) under `rule`, or None when nobody is enrolled.
+def who_is(cur, probe, rule):
+    cur.execute(IDENTIFY_SQL if rule == "identify" else NEAREST_SQL, (probe,))
     row = cur.fetchone()
     if row is None:
         return None
-    name, distance, probability, accepted = row
+    name, distance, probability, accepted, false_accept = row
     return {"nearest": name, "distance": distance, "probability": probability,
-            "accepted": accepted, "name": name if accepted else "unknown"}
+            "accepted": accepted, "false_accept": false_accept, "rule": rule,
+            "name": name if accepted else "unknown"}
+
+
+# Calibrate the gallery for face_identify (inside the caller's transaction,
+# after the rows changed); the number of people calibrated, or None when the
+# gallery is too small to calibrate (55000), which leaves the transaction usable.
+def calibrate(conn):
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT labels FROM face_identify_calibrate('people', 'name')")
+            return cur.fetchone()[0]
+    except psycopg.errors.ObjectNotInPrerequisiteState:
+        return None
+
+
+# Serialise the writers of the gallery (readers are not blocked), so each
+# writer's calibration sees the rows every earlier writer committed.
+def lock_gallery(cur):
+    cur.execute("LOCK TABLE people IN SHARE ROW EXCLUSIVE MODE")
 
 
 # Intersection over union of two (x, y, width, height) boxes.
@@ -116,8 +165,11 @@ def match_by_box(detected, encoded):
 
 
 # Every face of a photo: box, 68 landmarks (face_detect), encoding (face_embed_all), who it is.
+# One read-only snapshot, so every face is named against the same gallery.
 def analyze(conn, photo):
-    with conn.cursor() as cur:
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    with conn.transaction(), conn.cursor() as cur:
         cur.execute("""SELECT face, x, y, width, height, score,
                               array(SELECT array[p[0], p[1]] FROM unnest(landmarks) WITH ORDINALITY l(p, i) ORDER BY i)
                        FROM face_detect(%s) ORDER BY face""", (photo,))
@@ -127,21 +179,24 @@ def analyze(conn, photo):
                        FROM face_embed_all(%s) ORDER BY face""", (photo,))
         encoded = [{"face": r[0], "box": r[1:5], "embedding": r[5]} for r in cur.fetchall()]
         pairs = match_by_box(detected, encoded)
+        rule = who_rule(cur) if any(e["embedding"] for e in encoded) else None
         faces = []
         for d in detected:
             e = pairs.get(d["face"])
-            who = who_is(cur, e["embedding"]) if e and e["embedding"] else None
+            who = who_is(cur, e["embedding"], rule) if e and e["embedding"] else None
             x, y, w, h = d["box"]
             faces.append({"face": d["face"], "x": x, "y": y, "width": w, "height": h,
                           "score": d["score"], "landmarks": d["landmarks"],
                           "encoded": e is not None and e["embedding"] is not None,
                           "who": who})
-    return {"faces": faces}
+    return {"faces": faces, "rule": rule}
 
 
 # Enrol one photo under a name: the trigger encodes it; a photo without a face is refused.
+# The gallery is recalibrated in the same transaction.
 def enrol(conn, name, photo):
     with conn.transaction(), conn.cursor() as cur:
+        lock_gallery(cur)
         cur.execute("""INSERT INTO people (name, file, photo) VALUES (%s, 'web page', %s)
                        RETURNING id, embedding IS NOT NULL""", (name, photo))
         pid, has_face = cur.fetchone()
@@ -149,7 +204,8 @@ def enrol(conn, name, photo):
             # leave the transaction by an exception, so the row is not kept
             raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY,
                            "faceid found no face in the photo sent for enrolment; nothing was stored")
-    return {"id": pid, "name": name}
+        calibrated = calibrate(conn)
+    return {"id": pid, "name": name, "calibrated_labels": calibrated}
 
 
 # The enrolled rows, oldest first.
@@ -161,11 +217,15 @@ def people(conn):
                             "has_face": r[4]} for r in cur.fetchall()]}
 
 
-# Remove one enrolled row; False when there was none.
+# Remove one enrolled row and recalibrate the gallery in the same transaction; False when there was none.
 def remove_person(conn, pid):
-    with conn.cursor() as cur:
+    with conn.transaction(), conn.cursor() as cur:
+        lock_gallery(cur)
         cur.execute("DELETE FROM people WHERE id = %s", (pid,))
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        calibrate(conn)
+        return True
 
 
 # One enrolled photo's bytes, or None.
@@ -183,6 +243,30 @@ def image_type(data):
     if data.startswith(b"\x89PNG"):
         return "image/png"
     return "application/octet-stream"
+
+
+# A new connection (autocommit, bounded by statement_timeout).
+def connect(timeout_s):
+    return psycopg.connect(autocommit=True, application_name="faceid web demo",
+                           options="-c statement_timeout=%d" % (timeout_s * 1000))
+
+
+# Calibrate the gallery once at start-up (rows may have been enrolled without
+# this server, as test/demo.sh --web does); say which rule will answer.
+def calibrate_at_start(timeout_s):
+    try:
+        with connect(timeout_s) as conn, conn.transaction(), conn.cursor() as cur:
+            lock_gallery(cur)
+            labels = calibrate(conn)
+    except psycopg.Error as e:
+        print("faceid web demo: could not calibrate the gallery: %s" % (e.diag.message_primary or e),
+              file=sys.stderr, flush=True)
+        return
+    if labels is None:
+        print("faceid web demo: fewer than %d people enrolled: uncalibrated, the 1:1 threshold "
+              "(faceid.match_threshold) decides until there are more" % MIN_LABELS, flush=True)
+    else:
+        print("faceid web demo: gallery calibrated for face_identify (%d people)" % labels, flush=True)
 
 
 # --- HTTP --------------------------------------------------------------------
@@ -317,10 +401,9 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = False
         return data
 
-    # A new connection for this request (autocommit, bounded by statement_timeout).
+    # A new connection for this request.
     def connect(self):
-        return psycopg.connect(autocommit=True, application_name="faceid web demo",
-                               options="-c statement_timeout=%d" % (self.server.timeout_s * 1000))
+        return connect(self.server.timeout_s)
 
     # Send bytes with the security headers.
     def send_bytes(self, status, body, ctype):
@@ -365,6 +448,7 @@ def main():
         server.daemon_threads = True
         server.max_bytes = args.max_bytes
         server.timeout_s = args.timeout
+        calibrate_at_start(args.timeout)
         print("faceid web demo: http://127.0.0.1:%d/  (Ctrl-C stops it)" % server.server_address[1], flush=True)
         server.serve_forever()
     except KeyboardInterrupt:

@@ -2,9 +2,14 @@
 //
 // Starts `test/demo.sh --web` on the current throw-away cluster, drives Debian's
 // chromium with playwright-core, and checks what the page draws against what the
-// database answers (psql, the README's 1:K recipe written here independently of
-// the server): three boxes with 68 landmarks each on faceid_sample1.jpg and the
-// right names; a face enrolled from the page is stored as a crop, encoded by the
+// database answers (psql, written here independently of the server): three boxes
+// with 68 landmarks each on faceid_sample1.jpg and the names,
+// false_accept and rule that face_identify gives on the gallery `people` labelled
+// by `name` (or, when the database refuses to calibrate a gallery that small,
+// the nearest row within faceid.match_threshold, which the page must call
+// "uncalibrated: 1:1 threshold"); the stored calibration is the one the current
+// rows give, at start-up and after every enrolment and removal from the page;
+// a face enrolled from the page is stored as a crop, encoded by the
 // trigger, and recognised in a second photo; a corrupt JPEG and a WebP file show
 // the database's own error, and the page still works afterwards.  Screenshots and
 // the demo's log go to test/web/out/ (FACEID_WEB_OUT).  Every wait is generous
@@ -57,20 +62,57 @@ function bytea(data) {
   return "decode('" + buf.toString('base64') + "', 'base64')";
 }
 
-// What the database says about each face of a photo: [{x, y, name}] (README's 1:K recipe).
-function expectedFaces(photo) {
-  const r = psql(`
+// What the database says of the gallery now: {rule, current}.  It calibrates the
+// current rows in a transaction it rolls back: refused with 55000 (too few people)
+// means rule 'threshold'; else rule 'identify', and current says whether the stored
+// calibration is the one the current rows give (the server must have renewed it).
+function galleryState() {
+  const stored = `(SELECT array_agg(row(labels, photos, scores)::text ORDER BY settings)
+                   FROM faceid_identify_calibration
+                   WHERE gallery = 'people'::regclass AND label_column = 'name' AND embedding_column = 'embedding')`;
+  const r = psql(`\\set VERBOSITY sqlstate
+    BEGIN;
+    CREATE TEMP TABLE stored AS SELECT ${stored} AS a;
+    SELECT count(*) FROM face_identify_calibrate('people', 'name');
+    SELECT a IS NOT DISTINCT FROM ${stored} FROM stored;
+    ROLLBACK;`);
+  if (r.status !== 0) {
+    if (/\b55000\b/.test(r.err)) return { rule: 'threshold', current: null };
+    throw new Error('psql: ' + r.err);
+  }
+  return { rule: 'identify', current: r.out.split('\n').pop() === 't' };
+}
+
+// What the database says about each face of a photo: [{x, y, name, falseAccept}], by
+// face_identify, or by the nearest row within the 1:1 threshold under rule 'threshold'.
+function expectedFaces(photo, rule) {
+  const r = psql(rule === 'identify' ? `
+    SELECT e.x, e.y, CASE WHEN r.accepted THEN r.label ELSE 'unknown' END, r.false_accept
+    FROM face_embed_all(${bytea(photo)}) e
+    LEFT JOIN LATERAL face_identify(e.embedding, 'people', 'name') r ON true
+    ORDER BY e.face;` : `
     SELECT e.x, e.y, CASE WHEN b.d <= current_setting('faceid.match_threshold')::float8
-                          THEN b.name ELSE 'unknown' END
+                          THEN b.name ELSE 'unknown' END, NULL
     FROM face_embed_all(${bytea(photo)}) e
     LEFT JOIN LATERAL (SELECT name, embedding <-> e.embedding AS d FROM people
                        ORDER BY embedding <-> e.embedding LIMIT 1) b ON true
     ORDER BY e.face;`);
   if (r.status !== 0) throw new Error('psql: ' + r.err);
   return r.out.split('\n').filter(Boolean).map((l) => {
-    const [x, y, name] = l.split('\t');
-    return { x: Number(x), y: Number(y), name };
+    const [x, y, name, fa] = l.split('\t');
+    return { x: Number(x), y: Number(y), name, falseAccept: fa === '' ? null : Number(fa) };
   });
+}
+
+// The rule the database implies now, checked to be calibrated when it is face_identify's.
+function currentRule(what) {
+  const g = galleryState();
+  if (g.rule === 'identify') {
+    check(g.current, what + ': the stored calibration is the one the current rows give');
+  } else {
+    console.log('# ' + what + ': the database refuses to calibrate a gallery this small (55000): the 1:1 threshold decides');
+  }
+  return g.rule;
 }
 
 // The database's error message for a photo (face_detect's), without psql's "ERROR:" prefix.
@@ -149,17 +191,26 @@ function drawnFaces(page) {
     const r = g.querySelector('rect.face-box');
     const box = ['x', 'y', 'width', 'height'].map((k) => Number(r.getAttribute(k)));
     const face = g.dataset.face;
-    const labelEl = document.querySelector(`.face-label[data-face="${face}"] b`);
+    const labelDiv = document.querySelector(`.face-label[data-face="${face}"]`);
+    const labelEl = labelDiv && labelDiv.querySelector('b');
     const pts = [...g.querySelectorAll('circle.landmark')].map((c) => [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]);
     const [x, y, w, h] = box;
     const inside = pts.filter(([px, py]) => px >= x - w / 4 && px <= x + w * 1.25 && py >= y - h / 4 && py <= y + h * 1.25).length;
     return { face, box, name: labelEl ? labelEl.textContent : null, landmarks: pts.length, inside,
+             rule: labelDiv ? labelDiv.dataset.rule || null : null,
+             falseAccept: labelDiv && labelDiv.dataset.falseAccept !== undefined ? Number(labelDiv.dataset.falseAccept) : null,
+             text: labelDiv ? labelDiv.textContent : '',
              lines: g.querySelectorAll('.landmark-line').length };
   }));
 }
 
-// Pair the page's faces with the database's by the nearest box corner; compare the names.
-function compareNames(drawn, expected, what) {
+// Pair the page's faces with the database's by the nearest box corner; compare the
+// names, the false_accept shown and what the page says decided (rule).
+async function compareNames(page, drawn, photo, rule, what) {
+  const expected = expectedFaces(photo, rule);
+  const shownRule = await page.$eval('#rule', (e) => e.dataset.rule);
+  check(shownRule === rule, what + ': the page says the ' + (rule === 'identify' ? 'face_identify' : '1:1 threshold') + ' rule decided',
+        shownRule);
   check(drawn.length === expected.length, what + ': as many faces drawn as the database finds (' + expected.length + ')',
         { drawn: drawn.length, expected: expected.length });
   for (const e of expected) {
@@ -170,6 +221,15 @@ function compareNames(drawn, expected, what) {
     check(d && d.dist < 1 && d.f.name === e.name,
           what + ': the face at (' + Math.round(e.x) + ', ' + Math.round(e.y) + ') is labelled "' + e.name + '"',
           d && { drawn: d.f.name, box: d.f.box });
+    if (!d || d.f.rule === null) continue;  // no encoding: nobody to name
+    if (rule === 'identify') {
+      check(d.f.rule === 'identify' && d.f.falseAccept === e.falseAccept && /false accept (< )?\d/.test(d.f.text),
+            what + ': its label shows face_identify\'s false_accept ' + e.falseAccept,
+            { rule: d.f.rule, falseAccept: d.f.falseAccept, text: d.f.text });
+    } else {
+      check(d.f.rule === 'threshold' && d.f.falseAccept === null && d.f.text.includes('uncalibrated: 1:1 threshold'),
+            what + ': its label says "uncalibrated: 1:1 threshold"', { rule: d.f.rule, text: d.f.text });
+    }
   }
 }
 
@@ -217,7 +277,8 @@ async function main() {
       check(f.landmarks === 68 && f.inside === 68 && f.lines === 9,
             'face ' + f.face + ': 68 landmarks within its box, drawn as 9 contours', f);
     }
-    compareNames(drawn, expectedFaces(SAMPLE1), 'faceid_sample1.jpg');
+    let rule = currentRule('at start-up');
+    await compareNames(page, drawn, SAMPLE1, rule, 'faceid_sample1.jpg');
     await page.screenshot({ path: path.join(OUT, 'sample1.png'), fullPage: true });
 
     // 3. Enrol sample1's rightmost person from the page; the trigger encodes the crop.
@@ -236,8 +297,9 @@ async function main() {
       console.log('# removed the enrolled row ' + id + ' (' + name + '), the same person');
     }
     if (same.length) {
+      rule = currentRule('after the removals');
       drawn = await drawnFaces(page);
-      compareNames(drawn, expectedFaces(SAMPLE1), 'faceid_sample1.jpg after the removals');
+      await compareNames(page, drawn, SAMPLE1, rule, 'faceid_sample1.jpg after the removals');
     }
     await page.selectOption('#enrol-face', right.face);
     await page.fill('#enrol-name', NEW_NAME);
@@ -257,7 +319,9 @@ async function main() {
     check(stored[0] === '1' && stored[1] === 't' && stored[2] === 't',
           'one row stored: a PNG crop that the trigger encoded', stored);
     check(Number(stored[3]) < 0.25, 'the crop encodes the chosen face (distance ' + stored[3] + ' to it)', stored);
+    rule = currentRule('after the enrolment');
     drawn = await drawnFaces(page);
+    await compareNames(page, drawn, SAMPLE1, rule, 'faceid_sample1.jpg after the enrolment');
     check(drawn.some((f) => f.name === NEW_NAME && f.face === right.face),
           'faceid_sample1.jpg again: the enrolled face is labelled "' + NEW_NAME + '"', drawn.map((f) => f.name));
 
@@ -267,7 +331,7 @@ async function main() {
     drawn = await drawnFaces(page);
     check(drawn.some((f) => f.name === NEW_NAME), 'faceid_sample3.jpg: "' + NEW_NAME + '" is recognised',
           drawn.map((f) => f.name));
-    compareNames(drawn, expectedFaces(SAMPLE3), 'faceid_sample3.jpg');
+    await compareNames(page, drawn, SAMPLE3, rule, 'faceid_sample3.jpg');
     await page.screenshot({ path: path.join(OUT, 'sample3.png'), fullPage: true });
 
     // 5. Bad input shows the database's message; nothing breaks.
@@ -288,7 +352,7 @@ async function main() {
     }
     check(await upload(page, SAMPLE2) === 'done', 'after the errors, faceid_sample2.jpg is analysed');
     drawn = await drawnFaces(page);
-    compareNames(drawn, expectedFaces(SAMPLE2), 'faceid_sample2.jpg');
+    await compareNames(page, drawn, SAMPLE2, rule, 'faceid_sample2.jpg');
     check(await page.$eval('#error', (e) => e.hidden), 'the error is cleared by a good photo');
 
     // 6. What a page cannot send: the server's own limits.
@@ -310,9 +374,10 @@ async function main() {
     await page.waitForFunction((i) => !document.querySelector(`#people li[data-id="${i}"]`)
                                       && document.getElementById('status').dataset.state === 'done', ada);
     check(psql(`SELECT count(*) FROM people WHERE name = '${NEW_NAME}';`).out === '0', 'the remove button deletes the row');
+    rule = currentRule('after the removal');
     drawn = await drawnFaces(page);
     check(!drawn.some((f) => f.name === NEW_NAME), 'faceid_sample3.jpg no longer shows "' + NEW_NAME + '"', drawn.map((f) => f.name));
-    compareNames(drawn, expectedFaces(SAMPLE3), 'faceid_sample3.jpg after the removal');
+    await compareNames(page, drawn, SAMPLE3, rule, 'faceid_sample3.jpg after the removal');
 
     await page.screenshot({ path: path.join(OUT, 'final.png'), fullPage: true });
     check(pageErrors.length === 0, 'no uncaught error in the page', pageErrors);

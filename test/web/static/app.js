@@ -71,6 +71,7 @@ async function analyze(file) {
   $('result').hidden = false;
   draw(size, state.faces);
   fillTable(state.faces);
+  showRule(answer.ok.rule);
   const n = state.faces.length;
   setStatus(file.name + ': ' + (n === 0 ? 'no face found' : n === 1 ? '1 face' : n + ' faces') + '.', 'done');
   $('enrol-button').disabled = n === 0;
@@ -123,7 +124,31 @@ function draw(size, faces) {
   selectFace(faces.length ? faces[0].face : null);
 }
 
-// The HTML label under a face's box: the name, the distance and the probability.
+// A false-accept probability as a percentage (below one in a million: a bound, not a tail's digits).
+function rate(p) {
+  if (p < 1e-6) return '< 0.0001%';
+  return (p >= 0.001 ? (100 * p).toFixed(1) : (100 * p).toPrecision(2)) + '%';
+}
+
+// How the answer was decided: face_identify's false-accept rate, or the 1:1 threshold's fallback.
+function how(who) {
+  return who.rule === 'identify' ? 'false accept ' + rate(who.false_accept) : 'uncalibrated: 1:1 threshold';
+}
+
+// Say under the table which rule named the faces (null: no face was encoded).
+function showRule(rule) {
+  const el = $('rule');
+  el.dataset.rule = rule || '';
+  el.textContent = rule === 'identify'
+    ? 'face_identify named them: accepted when false_accept ≤ faceid.false_accept_rate, ' +
+      'from the gallery\'s own calibration.'
+    : rule === 'threshold'
+      ? 'uncalibrated: 1:1 threshold. Fewer than 10 people are enrolled, too few for ' +
+        'face_identify_calibrate, so the nearest row within faceid.match_threshold names them.'
+      : '';
+}
+
+// The HTML label under a face's box: the name, the distance, the probability and how it was decided.
 function label(f, kind, size) {
   const el = document.createElement('div');
   el.className = 'face-label ' + kind;
@@ -139,7 +164,9 @@ function label(f, kind, size) {
   } else {
     name.textContent = f.who.name;
     small.textContent = (kind === 'unknown' ? 'nearest ' + f.who.nearest + ', ' : '') +
-      'd ' + f.who.distance.toFixed(3) + ' · p ' + f.who.probability.toFixed(3);
+      'd ' + f.who.distance.toFixed(3) + ' · p ' + f.who.probability.toFixed(3) + ' · ' + how(f.who);
+    el.dataset.rule = f.who.rule;
+    if (f.who.false_accept !== null) el.dataset.falseAccept = String(f.who.false_accept);
   }
   el.append(name, small);
   return el;
@@ -156,11 +183,12 @@ function fillTable(faces) {
     tr.dataset.face = f.face;
     const cells = [f.face, f.who ? f.who.name : '—',
                    f.who ? f.who.distance.toFixed(3) : '', f.who ? f.who.probability.toFixed(3) : '',
+                   !f.who ? '' : f.who.rule === 'identify' ? rate(f.who.false_accept) : 'uncalibrated: 1:1 threshold',
                    f.who ? f.who.nearest : '', f.score.toFixed(2)];
     cells.forEach((c, i) => {
       const td = document.createElement('td');
       td.textContent = c;
-      if (i !== 1 && i !== 4) td.className = 'num';
+      if (i !== 1 && i !== 5 && !(i === 4 && f.who && f.who.rule !== 'identify')) td.className = 'num';
       tr.append(td);
     });
     tr.addEventListener('click', () => selectFace(f.face));
