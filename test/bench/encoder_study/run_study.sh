@@ -61,19 +61,17 @@ faceres_parts=test
 [ "${1:-}" = full ] && faceres_parts="test train"
 run mobileface arcface112 rgb255 "test train" --flip
 run mobileface arcface112 bgr255 test --flip
-run mobilefacenet arcface112 rgbpm1 test ""
 run mobilefacenet arcface112 bgrpm1 test ""
 run faceres box1.4 rgb255 "$faceres_parts" ""
-run faceres rbox1.4 rgb255 test ""
+run faceres box1.2 rgb255 test ""
 node "$here/eval.js" "$lfw" lm_ \
 	"faceid ResNet (128-d), similarity chip, mirror average=faceid" \
 	"mobileface (256-d), ArcFace 112, RGB 0..255=out/mobileface_arcface112_rgb255_test.txt:cos:chip" \
 	"mobileface, the same + mirror average=out/mobileface_arcface112_rgb255_test.txt:cos:flip" \
 	"mobileface, ArcFace 112, BGR 0..255=out/mobileface_arcface112_bgr255_test.txt:cos:chip" \
-	"mobilefacenet (192-d), ArcFace 112, RGB (x-127.5)/128=out/mobilefacenet_arcface112_rgbpm1_test.txt:cos" \
-	"mobilefacenet, ArcFace 112, BGR (x-127.5)/128=out/mobilefacenet_arcface112_bgrpm1_test.txt:cos" \
+	"mobilefacenet (192-d), ArcFace 112, BGR (x-127.5)/128=out/mobilefacenet_arcface112_bgrpm1_test.txt:cos" \
 	"mobilefacenet, BGR, centred=out/mobilefacenet_arcface112_bgrpm1_test.txt:ccos" \
 	"faceres (1024-d), Human's square crop x1.4, RGB 0..255=out/faceres_box1.4_rgb255_test.txt:cos" \
 	"faceres, the same, Euclidean (as Human compares)=out/faceres_box1.4_rgb255_test.txt:l2" \
 	"faceres, the same, centred=out/faceres_box1.4_rgb255_test.txt:ccos" \
-	"faceres, square crop x1.4 rotated upright=out/faceres_rbox1.4_rgb255_test.txt:cos"
+	"faceres, square crop x1.2=out/faceres_box1.2_rgb255_test.txt:cos"
