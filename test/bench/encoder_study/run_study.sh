@@ -46,9 +46,11 @@ photos() {
 }
 photos "$lfw/pairsDevTest.txt" > photos_test
 photos "$lfw/pairsDevTrain.txt" | grep -vxF -f photos_test > photos_train
+# The weights: $FACEID_WEIGHTS, else the build tree's, else the installed ones.
+weights=${FACEID_WEIGHTS:-$repo/build/faceid_weights.bin}
+[ -r "$weights" ] || weights="$(pg_config --sharedir 2>/dev/null)/extension/faceid_weights.bin"
 for part in test train; do
-	[ -s "lm_$part.txt" ] || FACEID_WEIGHTS=${FACEID_WEIGHTS:-$repo/build/faceid_weights.bin} \
-		./landmarks68 < "photos_$part" > "lm_$part.txt"
+	[ -s "lm_$part.txt" ] || FACEID_WEIGHTS="$weights" ./landmarks68 < "photos_$part" > "lm_$part.txt"
 done
 # MODEL ALIGN SCALING PARTS [--flip]
 run() {
