@@ -75,6 +75,15 @@ citus_shards_of(Oid relid, int64 *shardid)
 	return n;
 }
 
+/* Is relid a Citus table (distributed, reference or Citus local)? */
+bool
+faceid_citus_table(Oid relid)
+{
+	int64		shardid;
+
+	return citus_shards_of(relid, &shardid) > 0;
+}
+
 /* The relation that holds relid's rows on this node (see the file header). */
 Oid
 faceid_local_rows_relid(Oid relid)

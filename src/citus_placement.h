@@ -14,4 +14,10 @@
  */
 extern Oid	faceid_local_rows_relid(Oid relid);
 
+/*
+ * Is relid a Citus table?  Its local statistics then describe an empty
+ * shell, not its rows.
+ */
+extern bool faceid_citus_table(Oid relid);
+
 #endif							/* FACEID_CITUS_PLACEMENT_H */
