@@ -116,7 +116,7 @@ suite "core unit tests" core_tests
 suite "core unit tests (ASan+UBSan)" sanitizer_tests
 suite "pg_regress" regress
 suite "verifier dump/restore" verifier_dump
-suite "verifier cache invalidation" verifier_cache
+suite "verifier heads across sessions" verifier_cache
 suite "identify calibration dump/restore and concurrency" identify_dump
 suite "SQL checks on photos" sql_checks
 suite "browser test of the web demo" browser_test
