@@ -17,18 +17,18 @@
 
 #include "access/table.h"
 #include "access/tableam.h"
-#include "executor/tuptable.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include "verify.h"
 #include "citus_placement.h"
 #include "owner_spi.h"
+#include "verify.h"
 
 /* Columns of faceid_verifier, in the order the extension script creates them. */
 #define ATT_NAME			1
