@@ -199,12 +199,9 @@ GRANT SELECT ON faceid_verifier TO PUBLIC;
 -- pg_dump keeps the user-trained heads; the shipped 'default' comes from this script.
 SELECT pg_catalog.pg_extension_config_dump('faceid_verifier', 'WHERE name <> ''default''');
 
--- Every write tells all backends to drop their cached heads.
-CREATE FUNCTION faceid_verifier_invalidate() RETURNS trigger
-	AS 'MODULE_PATHNAME' LANGUAGE C;
-CREATE TRIGGER faceid_verifier_invalidate
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON faceid_verifier
-	FOR EACH STATEMENT EXECUTE FUNCTION faceid_verifier_invalidate();
+-- No trigger and no backend cache: face_verify reads its head once per query,
+-- so the table can become a Citus reference table (README, "Scale-out with
+-- Citus") and every node sees the heads face_verify_train stores.
 
 CREATE FUNCTION face_verify(a faceembedding, b faceembedding, verifier text DEFAULT 'default') RETURNS float8
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;

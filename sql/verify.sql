@@ -112,11 +112,11 @@ SELECT max(abs(g)) < 1e-6 AS weights_gradient_zero,
 FROM g;
 
 -- Replacing a head: face_verify sees the new weights in the same session
--- (the backend cache is invalidated by the write).
+-- (it reads its head with each query's snapshot).
 SELECT round(face_verify(vemb(3), vemb(3, 0.1), 'regress_sep')::numeric, 3) > 0.5 AS same_before;
 SELECT pairs FROM face_verify_train('regress_sep', 'SELECT a, b, NOT same FROM vpairs');
 SELECT round(face_verify(vemb(3), vemb(3, 0.1), 'regress_sep')::numeric, 3) > 0.5 AS same_after;
--- ... and direct writes by a superuser invalidate it too.
+-- ... and direct writes by a superuser are seen too.
 SELECT round(face_verify(vemb(1), vemb(2), 'regress_prior')::numeric, 4) AS p_prior;
 UPDATE faceid_verifier SET bias = 0 WHERE name = 'regress_prior';
 SELECT round(face_verify(vemb(1), vemb(2), 'regress_prior')::numeric, 4) AS p_zero_bias;

@@ -36,6 +36,7 @@
 
 #include "type_embedding.h"
 #include "engine.h"
+#include "citus_placement.h"
 #include "identify.h"
 #include "owner_spi.h"
 #include "sql_util.h"
@@ -394,7 +395,8 @@ calibration_missing(const IdentifyGallery *g)
 
 /*
  * The planner's estimate of the number of labels of g (pg_statistic's
- * n_distinct and pg_class.reltuples); -1 when there are no statistics.
+ * n_distinct and pg_class.reltuples); -1 when there are no statistics, as
+ * for a Citus table, whose local statistics describe an empty shell.
  */
 static double
 estimated_labels(const IdentifyGallery *g, const Calibration *cal)
@@ -411,7 +413,8 @@ estimated_labels(const IdentifyGallery *g, const Calibration *cal)
 	reltuples = cls->reltuples;
 	relkind = cls->relkind;
 	ReleaseSysCache(tup);
-	if (reltuples < 0 || relkind == RELKIND_VIEW || relkind == RELKIND_FOREIGN_TABLE)
+	if (reltuples < 0 || relkind == RELKIND_VIEW || relkind == RELKIND_FOREIGN_TABLE ||
+		faceid_citus_table(g->relid))
 		return -1;
 
 	tup = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(g->relid),

@@ -467,12 +467,13 @@ face_identify_calibrate(PG_FUNCTION_ARGS)
 	pass_compare(&g, &sm);
 	scores = sample_scores(&sm);
 	calibration_store(caltable, &g, settings, &sm, scores);
+	/* scores live in SPI's memory: use them before SPI_finish frees it */
+	out[3] = Float8GetDatum(score_at_rate(scores, sm.n));
 	SPI_finish();
 
 	out[0] = Int64GetDatum(sm.labels);
 	out[1] = Int64GetDatum(sm.photos);
 	out[2] = Int32GetDatum(sm.n);
-	out[3] = Float8GetDatum(score_at_rate(scores, sm.n));
 	out[4] = CStringGetTextDatum(settings);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 	return (Datum) 0;

@@ -5,29 +5,30 @@
  *	  show the same person (training: verify_train.c).
  *
  *	  Heads live in the extension's table faceid_verifier.  face_verify reads
- *	  a head at most once per query (fn_extra) and keeps it in a backend
- *	  cache; a statement trigger on the table sends a relcache invalidation
- *	  for every write, and the relcache callback below drops the cache.
+ *	  a head once per query (fn_extra) with the query's snapshot, so every
+ *	  statement sees the heads committed before it, whoever wrote them and
+ *	  on whichever node it runs: no backend cache, no trigger to keep one
+ *	  valid.  Under Citus the table is a reference table and the rows are
+ *	  read from this node's placement (citus_placement.c).
  */
 #include "postgres.h"
 
 #include <math.h>
 
 #include "access/table.h"
-#include "access/xact.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include "verify.h"
+#include "citus_placement.h"
 #include "owner_spi.h"
+#include "verify.h"
 
 /* Columns of faceid_verifier, in the order the extension script creates them. */
 #define ATT_NAME			1
@@ -35,23 +36,8 @@
 #define ATT_BIAS			4
 
 PG_FUNCTION_INFO_V1(face_verify);
-PG_FUNCTION_INFO_V1(faceid_verifier_invalidate);
 
-/* ------------------------------------------------------------------------
- * Reading heads: the backend cache and its invalidation.
- * ------------------------------------------------------------------------
- */
-
-/* One cached head (key: the verifier name). */
-typedef struct VerifierEntry
-{
-	char		name[NAMEDATALEN];
-	bool		valid;
-	double		w[FI_DIM];
-	double		bias;
-} VerifierEntry;
-
-/* The head one query uses (fn_extra): looked up once per query and name. */
+/* The head one query uses (fn_extra): read once per query and name. */
 typedef struct VerifyState
 {
 	Oid			relid;			/* faceid_verifier */
@@ -60,56 +46,6 @@ typedef struct VerifyState
 	double		w[FI_DIM];
 	double		bias;
 } VerifyState;
-
-static HTAB *verifier_cache = NULL;
-static Oid	verifier_cache_relid = InvalidOid;
-static uint64 verifier_cache_gen = 0;	/* bumped by every invalidation */
-
-/* Mark every cached head stale. */
-static void
-verifier_cache_reset(void)
-{
-	HASH_SEQ_STATUS status;
-	VerifierEntry *e;
-
-	verifier_cache_gen++;
-	if (verifier_cache == NULL)
-		return;
-	hash_seq_init(&status, verifier_cache);
-	while ((e = hash_seq_search(&status)) != NULL)
-		e->valid = false;
-}
-
-/* Relcache callback: faceid_verifier (or everything) changed. */
-static void
-verifier_relcache_cb(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == verifier_cache_relid)
-		verifier_cache_reset();
-}
-
-/* Create the backend cache and register its callback (once per backend). */
-static void
-verifier_cache_init(Oid relid)
-{
-	if (verifier_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = NAMEDATALEN;
-		ctl.entrysize = sizeof(VerifierEntry);
-		ctl.hcxt = CacheMemoryContext;
-		verifier_cache = hash_create("faceid verifier cache", 16, &ctl,
-									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(verifier_relcache_cb, (Datum) 0);
-	}
-	if (verifier_cache_relid != relid)
-	{
-		/* the extension was dropped and created again */
-		verifier_cache_relid = relid;
-		verifier_cache_reset();
-	}
-}
 
 /* The OID of faceid_verifier: it lives in the schema of the calling function. */
 Oid
@@ -196,51 +132,17 @@ verifier_read(Oid relid, const char *name, Snapshot snap, double *w, double *bia
 }
 
 /*
- * Find head "name": from the backend cache, else from the table.
- *
- * The table is read with the latest snapshot, as the syscaches read the
- * catalogs: every commit this snapshot misses sends its invalidation later,
- * so it either bumps verifier_cache_gen before we store the entry (we then
- * do not store it) or clears the entry afterwards.  In parallel mode no new
- * snapshot may be taken: read with the query's own and do not cache.
+ * Find head "name" with the query's snapshot, in this node's rows of
+ * faceid_verifier (its Citus placement when it is a reference table).
  */
 static void
 verifier_lookup(Oid relid, const char *name, double *w, double *bias)
 {
-	VerifierEntry *e;
-	uint64		gen;
-	Snapshot	snap;
-	bool		found;
+	Oid			rows = faceid_local_rows_relid(relid);
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
 
-	verifier_cache_init(relid);
-	e = hash_search(verifier_cache, name, HASH_FIND, NULL);
-	if (e != NULL && e->valid)
-	{
-		memcpy(w, e->w, sizeof(e->w));
-		*bias = e->bias;
-		return;
-	}
-
-	if (IsInParallelMode())
-	{
-		if (!verifier_read(relid, name, GetActiveSnapshot(), w, bias))
-			verifier_missing(name);
-		return;
-	}
-
-	gen = verifier_cache_gen;
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	found = verifier_read(relid, name, snap, w, bias);
-	UnregisterSnapshot(snap);
-	if (!found)
+	if (!verifier_read(rows, name, snap, w, bias))
 		verifier_missing(name);
-	if (gen == verifier_cache_gen)
-	{
-		e = hash_search(verifier_cache, name, HASH_ENTER, NULL);
-		memcpy(e->w, w, sizeof(e->w));
-		e->bias = *bias;
-		e->valid = true;
-	}
 }
 
 /* The head this call uses: the query's fn_extra, filled once per name. */
@@ -259,8 +161,6 @@ verify_state(FunctionCallInfo fcinfo, text *verifier)
 		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(VerifyState));
 		st->relid = faceid_verifier_relid(fcinfo->flinfo->fn_oid);
 		fcinfo->flinfo->fn_extra = st;
-		/* a new query: see the commits that happened since the last one */
-		AcceptInvalidationMessages();
 	}
 
 	st->loaded = false;
@@ -282,18 +182,4 @@ face_verify(PG_FUNCTION_ARGS)
 	VerifyState *st = verify_state(fcinfo, PG_GETARG_TEXT_PP(2));
 
 	PG_RETURN_FLOAT8(sigmoid(head_logit(st->w, st->bias, a->x, b->x)));
-}
-
-/* AFTER ... FOR EACH STATEMENT on faceid_verifier: drop every backend's cache. */
-Datum
-faceid_verifier_invalidate(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("faceid_verifier_invalidate: not called by trigger manager")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
 }

@@ -105,17 +105,24 @@ verifier_cache() {
 	pg_virtualenv -t -v 15 bash test/verifier_cache.sh
 }
 
+# faceid on a Citus cluster (coordinator + 2 workers, loopback): builds
+# Citus from ../shared/citus once (.cache/), prints SKIP when it is absent.
+citus_test() {
+	bash test/citus/run_test.sh
+}
+
 suite "build and install" build_install
 suite "core unit tests" core_tests
 suite "core unit tests (ASan+UBSan)" sanitizer_tests
 suite "pg_regress" regress
 suite "verifier dump/restore" verifier_dump
-suite "verifier cache invalidation" verifier_cache
+suite "verifier heads across sessions" verifier_cache
 suite "identify calibration dump/restore and concurrency" identify_dump
 suite "SQL checks on photos" sql_checks
 suite "browser test of the web demo" browser_test
 suite "accuracy on ../shared/faces" accuracy
 suite "TAP tests" tap_tests
+suite "Citus cluster" citus_test
 suite "fuzz smoke" fuzz_smoke
 
 echo

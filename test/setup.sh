@@ -16,6 +16,14 @@ PKGS=(
 	clang valgrind
 )
 
+# Citus' build dependencies, when its source is there to build
+# (test/citus/build_citus.sh; it checks them too).
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -f "${FACEID_SHARED:-$ROOT/../shared}/citus/citus-13.2.2.tar.gz" ]; then
+	PKGS+=(libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev libssl-dev
+		libselinux1-dev libxslt1-dev libpam0g-dev libreadline-dev zlib1g-dev)
+fi
+
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
 	SUDO="sudo"

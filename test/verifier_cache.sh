@@ -1,8 +1,9 @@
 #!/bin/bash
-# face_verify's backend cache across backends: one long-lived session keeps
-# using a head while another session replaces it (face_verify_train) and
-# then edits it directly (a superuser's UPDATE).  Each change must be seen by
-# the long-lived session's next statement, as a new session sees it.
+# face_verify's heads across backends: one long-lived session keeps using a
+# head while another session replaces it (face_verify_train) and then edits
+# it directly (a superuser's UPDATE).  Each change must be seen by the
+# long-lived session's next statement, as a new session sees it (face_verify
+# reads its head once per query, with the query's snapshot).
 # Runs against the cluster the PG* variables name, e.g. a throw-away one:
 #   pg_virtualenv -v 15 bash test/verifier_cache.sh
 set -euo pipefail
