@@ -48,13 +48,26 @@ make_taps(tap *t, int n, int s, int len, int before)
 	}
 }
 
-/* One source value (0 for padding). */
-static inline double
-px(const fi_image *img, const fi_rect *r, int y, int x, int ch)
+/*
+ * Source line y of the crop as doubles with a zero pixel appended (index
+ * len, where padding taps point), or all zeros for a padding line (y < 0).
+ */
+static void
+load_line(const fi_image *img, const fi_rect *r, int y, double *line)
 {
-	if (y < 0 || x < 0)
-		return 0.0;
-	return img->rgb[((size_t) (r->y + y) * img->width + (r->x + x)) * 3 + ch];
+	size_t		n = (size_t) r->width * 3;
+
+	if (y < 0)
+		for (size_t i = 0; i < n; i++)
+			line[i] = 0.0;
+	else
+	{
+		const uint8_t *src = img->rgb + ((size_t) (r->y + y) * img->width + r->x) * 3;
+
+		for (size_t i = 0; i < n; i++)
+			line[i] = src[i];
+	}
+	line[n] = line[n + 1] = line[n + 2] = 0.0;
 }
 
 /* Normalise one resized value. */
@@ -84,6 +97,7 @@ fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy,
 				left = 0;
 	tap		   *ty,
 			   *tx;
+	double	   *lines;
 
 	if (img->rgb == NULL || img->width <= 0 || img->height <= 0 || n <= 0)
 		return fi_set_error(err, FI_ERR_INVALID, "empty image");
@@ -106,28 +120,70 @@ fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy,
 	}
 	ty = malloc(sizeof(tap) * n);
 	tx = malloc(sizeof(tap) * n);
-	if (ty == NULL || tx == NULL)
+	lines = malloc(sizeof(double) * 2 * ((size_t) r.width * 3 + 3));
+	if (ty == NULL || tx == NULL || lines == NULL)
 	{
 		free(ty);
 		free(tx);
+		free(lines);
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory resizing an image");
 	}
 	make_taps(ty, n, s, r.height, top);
 	make_taps(tx, n, s, r.width, left);
-	for (int oy = 0; oy < n; oy++)
-		for (int ox = 0; ox < n; ox++)
-			for (int ch = 0; ch < 3; ch++)
-			{
-				double		tl = px(img, &r, ty[oy].i0, tx[ox].i0, ch);
-				double		tr = px(img, &r, ty[oy].i0, tx[ox].i1, ch);
-				double		bl = px(img, &r, ty[oy].i1, tx[ox].i0, ch);
-				double		br = px(img, &r, ty[oy].i1, tx[ox].i1, ch);
-				double		t = tl + (tr - tl) * tx[ox].f;
-				double		b = bl + (br - bl) * tx[ox].f;
-				float		v = (float) (t + (b - t) * ty[oy].f);
+	/* padding columns read the appended zero pixel: no branch per value */
+	for (int ox = 0; ox < n; ox++)
+	{
+		tx[ox].i0 = (tx[ox].i0 < 0 ? r.width : tx[ox].i0) * 3;
+		tx[ox].i1 = (tx[ox].i1 < 0 ? r.width : tx[ox].i1) * 3;
+	}
+	{
+		double	   *l0 = lines,
+				   *l1 = lines + (size_t) r.width * 3 + 3;
+		int			y0 = -2,
+					y1 = -2;	/* lines held in l0, l1 (-2: none) */
 
-				out[((size_t) oy * n + ox) * 3 + ch] = normalise(v, norm, ch);
+		for (int oy = 0; oy < n; oy++)
+		{
+			float	   *o = out + (size_t) oy * n * 3;
+			double		fy = ty[oy].f;
+
+			/* the two source lines, reusing what the previous output row loaded */
+			if (ty[oy].i0 != y0)
+			{
+				if (ty[oy].i0 == y1 && ty[oy].i0 >= 0)
+				{
+					double	   *t = l0;
+
+					l0 = l1;
+					l1 = t;
+					y0 = y1;
+					y1 = -2;
+				}
+				else
+					load_line(img, &r, y0 = ty[oy].i0, l0);
 			}
+			if (ty[oy].i1 != y1)
+				load_line(img, &r, y1 = ty[oy].i1, l1);
+			for (int ox = 0; ox < n; ox++, o += 3)
+			{
+				const double *a0 = l0 + tx[ox].i0,
+						   *a1 = l0 + tx[ox].i1,
+						   *b0 = l1 + tx[ox].i0,
+						   *b1 = l1 + tx[ox].i1;
+				double		fx = tx[ox].f;
+
+				for (int ch = 0; ch < 3; ch++)
+				{
+					double		t = a0[ch] + (a1[ch] - a0[ch]) * fx;
+					double		b = b0[ch] + (b1[ch] - b0[ch]) * fx;
+					float		v = (float) (t + (b - t) * fy);
+
+					o[ch] = normalise(v, norm, ch);
+				}
+			}
+		}
+	}
+	free(lines);
 	free(ty);
 	free(tx);
 	return FI_OK;

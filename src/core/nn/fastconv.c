@@ -193,7 +193,7 @@ smallcin_px_##NV(const fi_conv *cv, const fi_tensor *in, int oy, int ox, fi_tens
 	v8			acc[NV]; \
 	float	   *y = out->data + ((size_t) oy * out->w + ox) * cout; \
  \
-	for (int j = 0; j < NV; j++) \
+	_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
 		acc[j] = cv->b != NULL ? *(const v8u *) (cv->b + 8 * j) : (v8) {0}; \
 	for (int ky = 0; ky < k; ky++) \
 	{ \
@@ -215,12 +215,12 @@ smallcin_px_##NV(const fi_conv *cv, const fi_tensor *in, int oy, int ox, fi_tens
 			{ \
 				v8			xv = (v8) {0} + xp[ci]; \
  \
-				for (int j = 0; j < NV; j++) \
+				_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
 					acc[j] += xv * *(const v8u *) (wp + 8 * j); \
 			} \
 		} \
 	} \
-	for (int j = 0; j < NV; j++) \
+	_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
 		*(v8u *) (y + 8 * j) = act8(acc[j], cv->act); \
 } \
  \
@@ -234,8 +234,8 @@ smallcin_block_##NV(const fi_conv *cv, const fi_tensor *in, int oy, int ox, fi_t
 	v8			acc[P][NV]; \
 	const float *x0 = in->data + ((size_t) ox * s - cv->pad.left) * cin; \
  \
-	for (int p = 0; p < P; p++) \
-		for (int j = 0; j < NV; j++) \
+	_Pragma("GCC unroll 4") for (int p = 0; p < P; p++) \
+		_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
 			acc[p][j] = cv->b != NULL ? *(const v8u *) (cv->b + 8 * j) : (v8) {0}; \
 	for (int ky = 0; ky < k; ky++) \
 	{ \
@@ -252,23 +252,23 @@ smallcin_block_##NV(const fi_conv *cv, const fi_tensor *in, int oy, int ox, fi_t
 			{ \
 				v8			w[NV]; \
  \
-				for (int j = 0; j < NV; j++) \
+				_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
 					w[j] = *(const v8u *) (wp + 8 * j); \
-				for (int p = 0; p < P; p++) \
+				_Pragma("GCC unroll 4") for (int p = 0; p < P; p++) \
 				{ \
 					v8			xv = (v8) {0} + xp[(size_t) p * s * cin + ci]; \
  \
-					for (int j = 0; j < NV; j++) \
+					_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
 						acc[p][j] += xv * w[j]; \
 				} \
 			} \
 		} \
 	} \
-	for (int p = 0; p < P; p++) \
+	_Pragma("GCC unroll 4") for (int p = 0; p < P; p++) \
 	{ \
 		float	   *y = out->data + ((size_t) oy * out->w + ox + p) * cout; \
  \
-		for (int j = 0; j < NV; j++) \
+		_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
 			*(v8u *) (y + 8 * j) = act8(acc[p][j], cv->act); \
 	} \
 } \
