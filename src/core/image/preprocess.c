@@ -90,6 +90,14 @@ fi_status
 fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy, int n,
 			  const fi_norm *norm, float *out, fi_error *err)
 {
+	return fi_preprocess_part(img, crop, policy, n, n, n, norm, out, err);
+}
+
+/* The top-left rows x cols of fi_preprocess's n x n result (out[rows][cols][3]). */
+fi_status
+fi_preprocess_part(const fi_image *img, const fi_rect *crop, fi_square_policy policy, int n,
+				   int rows, int cols, const fi_norm *norm, float *out, fi_error *err)
+{
 	fi_rect		r = crop != NULL ? *crop : (fi_rect) {0, 0, img->width, img->height};
 	int			s,
 				diff,
@@ -101,6 +109,8 @@ fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy,
 
 	if (img->rgb == NULL || img->width <= 0 || img->height <= 0 || n <= 0)
 		return fi_set_error(err, FI_ERR_INVALID, "empty image");
+	if (rows <= 0 || rows > n || cols <= 0 || cols > n)
+		return fi_set_error(err, FI_ERR_INVALID, "resize: part %dx%d of a %dx%d result", rows, cols, n, n);
 	if (r.width <= 0 || r.height <= 0 || r.x < 0 || r.y < 0 ||
 		r.x > img->width - r.width || r.y > img->height - r.height)
 		return fi_set_error(err, FI_ERR_INVALID,
@@ -142,9 +152,9 @@ fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy,
 		int			y0 = -2,
 					y1 = -2;	/* lines held in l0, l1 (-2: none) */
 
-		for (int oy = 0; oy < n; oy++)
+		for (int oy = 0; oy < rows; oy++)
 		{
-			float	   *o = out + (size_t) oy * n * 3;
+			float	   *o = out + (size_t) oy * cols * 3;
 			double		fy = ty[oy].f;
 
 			/* the two source lines, reusing what the previous output row loaded */
@@ -164,7 +174,7 @@ fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy,
 			}
 			if (ty[oy].i1 != y1)
 				load_line(img, &r, y1 = ty[oy].i1, l1);
-			for (int ox = 0; ox < n; ox++, o += 3)
+			for (int ox = 0; ox < cols; ox++, o += 3)
 			{
 				const double *a0 = l0 + tx[ox].i0,
 						   *a1 = l0 + tx[ox].i1,
