@@ -49,25 +49,27 @@ make_taps(tap *t, int n, int s, int len, int before)
 }
 
 /*
- * Source line y of the crop as doubles with a zero pixel appended (index
- * len, where padding taps point), or all zeros for a padding line (y < 0).
+ * The samples of source line y that output columns [0, cols) read, as
+ * doubles: line[6 ox .. 6 ox + 2] the pixel at tx[ox].i0, line[6 ox + 3 ..]
+ * the one at tx[ox].i1; 0 for padding (a column or the line y < 0).
  */
 static void
-load_line(const fi_image *img, const fi_rect *r, int y, double *line)
+load_line(const fi_image *img, const fi_rect *r, int y, const tap *tx, int cols, double *line)
 {
-	size_t		n = (size_t) r->width * 3;
+	const uint8_t *src = y < 0 ? NULL :
+		img->rgb + ((size_t) (r->y + y) * img->width + r->x) * 3;
 
-	if (y < 0)
-		for (size_t i = 0; i < n; i++)
-			line[i] = 0.0;
-	else
+	for (int ox = 0; ox < cols; ox++, line += 6)
 	{
-		const uint8_t *src = img->rgb + ((size_t) (r->y + y) * img->width + r->x) * 3;
+		const uint8_t *p0 = src != NULL && tx[ox].i0 >= 0 ? src + (size_t) tx[ox].i0 * 3 : NULL;
+		const uint8_t *p1 = src != NULL && tx[ox].i1 >= 0 ? src + (size_t) tx[ox].i1 * 3 : NULL;
 
-		for (size_t i = 0; i < n; i++)
-			line[i] = src[i];
+		for (int ch = 0; ch < 3; ch++)
+		{
+			line[ch] = p0 != NULL ? p0[ch] : 0.0;
+			line[3 + ch] = p1 != NULL ? p1[ch] : 0.0;
+		}
 	}
-	line[n] = line[n + 1] = line[n + 2] = 0.0;
 }
 
 /* Normalise one resized value. */
@@ -130,7 +132,7 @@ fi_preprocess_part(const fi_image *img, const fi_rect *crop, fi_square_policy po
 	}
 	ty = malloc(sizeof(tap) * n);
 	tx = malloc(sizeof(tap) * n);
-	lines = malloc(sizeof(double) * 2 * ((size_t) r.width * 3 + 3));
+	lines = malloc(sizeof(double) * 2 * 6 * (size_t) cols);
 	if (ty == NULL || tx == NULL || lines == NULL)
 	{
 		free(ty);
@@ -140,15 +142,9 @@ fi_preprocess_part(const fi_image *img, const fi_rect *crop, fi_square_policy po
 	}
 	make_taps(ty, n, s, r.height, top);
 	make_taps(tx, n, s, r.width, left);
-	/* padding columns read the appended zero pixel: no branch per value */
-	for (int ox = 0; ox < n; ox++)
-	{
-		tx[ox].i0 = (tx[ox].i0 < 0 ? r.width : tx[ox].i0) * 3;
-		tx[ox].i1 = (tx[ox].i1 < 0 ? r.width : tx[ox].i1) * 3;
-	}
 	{
 		double	   *l0 = lines,
-				   *l1 = lines + (size_t) r.width * 3 + 3;
+				   *l1 = lines + 6 * (size_t) cols;
 		int			y0 = -2,
 					y1 = -2;	/* lines held in l0, l1 (-2: none) */
 
@@ -170,16 +166,16 @@ fi_preprocess_part(const fi_image *img, const fi_rect *crop, fi_square_policy po
 					y1 = -2;
 				}
 				else
-					load_line(img, &r, y0 = ty[oy].i0, l0);
+					load_line(img, &r, y0 = ty[oy].i0, tx, cols, l0);
 			}
 			if (ty[oy].i1 != y1)
-				load_line(img, &r, y1 = ty[oy].i1, l1);
+				load_line(img, &r, y1 = ty[oy].i1, tx, cols, l1);
 			for (int ox = 0; ox < cols; ox++, o += 3)
 			{
-				const double *a0 = l0 + tx[ox].i0,
-						   *a1 = l0 + tx[ox].i1,
-						   *b0 = l1 + tx[ox].i0,
-						   *b1 = l1 + tx[ox].i1;
+				const double *a0 = l0 + 6 * (size_t) ox,
+						   *a1 = a0 + 3,
+						   *b0 = l1 + 6 * (size_t) ox,
+						   *b1 = b0 + 3;
 				double		fx = tx[ox].f;
 
 				for (int ch = 0; ch < 3; ch++)
