@@ -4,6 +4,8 @@
  */
 #include "nn/fastconv.h"
 
+#include "nn/gemm_small.h"
+
 #include <string.h>
 
 bool		fi_fastconv_enabled = true;
@@ -167,6 +169,17 @@ fi_sep_conv_fused(fi_workspace *ws, const fi_dwconv *dw, const fi_conv *pw,
 			return fi_set_error(err, FI_CANCELLED, "canceled");
 		for (int oy = oy0; oy < oy1; oy++)
 			dw_row(dw, in, oy, wout, buf + (size_t) (oy - oy0) * wout * C);
+		if (fi_gemm_small_ok(m, pw->cout, C))
+		{
+			/* bias and relu fuse into the store; other activations after it */
+			bool		fused = pw->act == FI_ACT_NONE || pw->act == FI_ACT_RELU;
+
+			fi_gemm_small(m, pw->cout, C, buf, pw->w, y, fused ? pw->b : NULL, NULL,
+						  pw->act == FI_ACT_RELU);
+			if (!fused)
+				bias_act8(y, (size_t) m, pw->cout, pw->b, pw->act);
+			continue;
+		}
 		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
 				  m, pw->cout, C, 1.0f, buf, C, pw->w, pw->cout, 0.0f, y, pw->cout);
 		bias_act8(y, (size_t) m, pw->cout, pw->b, pw->act);
