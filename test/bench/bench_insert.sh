@@ -18,7 +18,9 @@ LFW="$SHARED/faces/lfw-view1"
 
 if [ -z "${FACEID_IN_VENV:-}" ]; then
 	export FACEID_IN_VENV=1 PGPORT="${FACEID_BENCH_PORT:-55435}"
-	exec pg_virtualenv -t -v 15 -o max_worker_processes=8 -o max_parallel_workers=4 bash "$0" "$N"
+	# FACEID_DESTDIR: an extension installed with make install DESTDIR=... (no lock needed)
+	exec pg_virtualenv -t -v 15 -o max_worker_processes=8 -o max_parallel_workers=4 \
+		${FACEID_DESTDIR:+-o extension_destdir="$FACEID_DESTDIR"} bash "$0" "$N"
 fi
 
 q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }

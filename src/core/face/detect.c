@@ -118,6 +118,13 @@ bordered_copy(const fi_image *img, int k, int b, fi_image *out, fi_error *err)
 	out->rgb = calloc((size_t) out->width * out->height, 3);
 	if (out->rgb == NULL)
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory adding a border to the image");
+	if (k == 1)					/* no shrinking: copy the rows */
+	{
+		for (int y = 0; y < h; y++)
+			memcpy(out->rgb + ((size_t) (y + b) * out->width + b) * 3,
+				   img->rgb + (size_t) y * img->width * 3, (size_t) w * 3);
+		return FI_OK;
+	}
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++)
 			for (int ch = 0; ch < 3; ch++)

@@ -136,8 +136,8 @@ fi_pipeline_detections(fi_pipeline *p, const fi_image *img, const fi_pipeline_op
 		return fi_ssd_detect(p->ssd, p->ws, img, opts->min_score, FI_SSD_MAX_RESULTS,
 							 dets, n, c, err);
 	}
-	return fi_tinyface_detect(p->m, p->ws, img, tiny_size(img, opts), opts->min_score,
-							  dets, n, c, err);
+	return fi_tinyface_detect_in(p->m, p->ws, img, tiny_size(img, opts), opts->tiny_square,
+								 opts->min_score, dets, n, c, err);
 }
 
 /* Landmarks on the landmark crop; image coordinates (true or face-api's). */

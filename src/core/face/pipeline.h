@@ -50,6 +50,9 @@ typedef struct fi_pipeline_opts
 								 * its own size rounded up to 32 (min 160) instead of
 								 * detect_size (default 640; 0 = always detect_size,
 								 * as face-api) */
+	bool		tiny_square;	/* tiny: feed the whole padded square as face-api does
+								 * (default false: only the lines holding the photo,
+								 * 2/3 of the cost for a 3:2 photo) */
 	double		min_score;		/* default 0.5 */
 	fi_alignment alignment;		/* default similarity */
 	bool		embed;			/* compute descriptors (default true) */

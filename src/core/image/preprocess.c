@@ -48,13 +48,28 @@ make_taps(tap *t, int n, int s, int len, int before)
 	}
 }
 
-/* One source value (0 for padding). */
-static inline double
-px(const fi_image *img, const fi_rect *r, int y, int x, int ch)
+/*
+ * The samples of source line y that output columns [0, cols) read, as
+ * doubles: line[6 ox .. 6 ox + 2] the pixel at tx[ox].i0, line[6 ox + 3 ..]
+ * the one at tx[ox].i1; 0 for padding (a column or the line y < 0).
+ */
+static void
+load_line(const fi_image *img, const fi_rect *r, int y, const tap *tx, int cols, double *line)
 {
-	if (y < 0 || x < 0)
-		return 0.0;
-	return img->rgb[((size_t) (r->y + y) * img->width + (r->x + x)) * 3 + ch];
+	const uint8_t *src = y < 0 ? NULL :
+		img->rgb + ((size_t) (r->y + y) * img->width + r->x) * 3;
+
+	for (int ox = 0; ox < cols; ox++, line += 6)
+	{
+		const uint8_t *p0 = src != NULL && tx[ox].i0 >= 0 ? src + (size_t) tx[ox].i0 * 3 : NULL;
+		const uint8_t *p1 = src != NULL && tx[ox].i1 >= 0 ? src + (size_t) tx[ox].i1 * 3 : NULL;
+
+		for (int ch = 0; ch < 3; ch++)
+		{
+			line[ch] = p0 != NULL ? p0[ch] : 0.0;
+			line[3 + ch] = p1 != NULL ? p1[ch] : 0.0;
+		}
+	}
 }
 
 /* Normalise one resized value. */
@@ -77,6 +92,14 @@ fi_status
 fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy, int n,
 			  const fi_norm *norm, float *out, fi_error *err)
 {
+	return fi_preprocess_part(img, crop, policy, n, n, n, norm, out, err);
+}
+
+/* The top-left rows x cols of fi_preprocess's n x n result (out[rows][cols][3]). */
+fi_status
+fi_preprocess_part(const fi_image *img, const fi_rect *crop, fi_square_policy policy, int n,
+				   int rows, int cols, const fi_norm *norm, float *out, fi_error *err)
+{
 	fi_rect		r = crop != NULL ? *crop : (fi_rect) {0, 0, img->width, img->height};
 	int			s,
 				diff,
@@ -84,9 +107,12 @@ fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy,
 				left = 0;
 	tap		   *ty,
 			   *tx;
+	double	   *lines;
 
 	if (img->rgb == NULL || img->width <= 0 || img->height <= 0 || n <= 0)
 		return fi_set_error(err, FI_ERR_INVALID, "empty image");
+	if (rows <= 0 || rows > n || cols <= 0 || cols > n)
+		return fi_set_error(err, FI_ERR_INVALID, "resize: part %dx%d of a %dx%d result", rows, cols, n, n);
 	if (r.width <= 0 || r.height <= 0 || r.x < 0 || r.y < 0 ||
 		r.x > img->width - r.width || r.y > img->height - r.height)
 		return fi_set_error(err, FI_ERR_INVALID,
@@ -106,28 +132,64 @@ fi_preprocess(const fi_image *img, const fi_rect *crop, fi_square_policy policy,
 	}
 	ty = malloc(sizeof(tap) * n);
 	tx = malloc(sizeof(tap) * n);
-	if (ty == NULL || tx == NULL)
+	lines = malloc(sizeof(double) * 2 * 6 * (size_t) cols);
+	if (ty == NULL || tx == NULL || lines == NULL)
 	{
 		free(ty);
 		free(tx);
+		free(lines);
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory resizing an image");
 	}
 	make_taps(ty, n, s, r.height, top);
 	make_taps(tx, n, s, r.width, left);
-	for (int oy = 0; oy < n; oy++)
-		for (int ox = 0; ox < n; ox++)
-			for (int ch = 0; ch < 3; ch++)
-			{
-				double		tl = px(img, &r, ty[oy].i0, tx[ox].i0, ch);
-				double		tr = px(img, &r, ty[oy].i0, tx[ox].i1, ch);
-				double		bl = px(img, &r, ty[oy].i1, tx[ox].i0, ch);
-				double		br = px(img, &r, ty[oy].i1, tx[ox].i1, ch);
-				double		t = tl + (tr - tl) * tx[ox].f;
-				double		b = bl + (br - bl) * tx[ox].f;
-				float		v = (float) (t + (b - t) * ty[oy].f);
+	{
+		double	   *l0 = lines,
+				   *l1 = lines + 6 * (size_t) cols;
+		int			y0 = -2,
+					y1 = -2;	/* lines held in l0, l1 (-2: none) */
 
-				out[((size_t) oy * n + ox) * 3 + ch] = normalise(v, norm, ch);
+		for (int oy = 0; oy < rows; oy++)
+		{
+			float	   *o = out + (size_t) oy * cols * 3;
+			double		fy = ty[oy].f;
+
+			/* the two source lines, reusing what the previous output row loaded */
+			if (ty[oy].i0 != y0)
+			{
+				if (ty[oy].i0 == y1 && ty[oy].i0 >= 0)
+				{
+					double	   *t = l0;
+
+					l0 = l1;
+					l1 = t;
+					y0 = y1;
+					y1 = -2;
+				}
+				else
+					load_line(img, &r, y0 = ty[oy].i0, tx, cols, l0);
 			}
+			if (ty[oy].i1 != y1)
+				load_line(img, &r, y1 = ty[oy].i1, tx, cols, l1);
+			for (int ox = 0; ox < cols; ox++, o += 3)
+			{
+				const double *a0 = l0 + 6 * (size_t) ox,
+						   *a1 = a0 + 3,
+						   *b0 = l1 + 6 * (size_t) ox,
+						   *b1 = b0 + 3;
+				double		fx = tx[ox].f;
+
+				for (int ch = 0; ch < 3; ch++)
+				{
+					double		t = a0[ch] + (a1[ch] - a0[ch]) * fx;
+					double		b = b0[ch] + (b1[ch] - b0[ch]) * fx;
+					float		v = (float) (t + (b - t) * fy);
+
+					o[ch] = normalise(v, norm, ch);
+				}
+			}
+		}
+	}
+	free(lines);
 	free(ty);
 	free(tx);
 	return FI_OK;

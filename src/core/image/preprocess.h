@@ -53,4 +53,13 @@ fi_status	fi_preprocess(const fi_image *img, const fi_rect *crop,
 						  fi_square_policy policy, int n, const fi_norm *norm,
 						  float *out, fi_error *err);
 
+/*
+ * The top-left rows x cols of fi_preprocess's n x n result, into
+ * out[rows][cols][3]: the same values, without the padding lines a
+ * detector does not need.
+ */
+fi_status	fi_preprocess_part(const fi_image *img, const fi_rect *crop,
+							   fi_square_policy policy, int n, int rows, int cols,
+							   const fi_norm *norm, float *out, fi_error *err);
+
 #endif							/* FI_PREPROCESS_H */

@@ -21,13 +21,22 @@ static const double anchors[FI_TINY_ANCHORS][2] = {
 	{4.266906, 5.178857}, {9.041765, 10.66308}
 };
 
-/* The net: conv0, pool0, then conv_i (dw pad 1 + pw + bias + leaky), pool_i. */
+/* The net on a square input. */
 fi_status
 fi_tinyface_forward(const fi_model *m, fi_workspace *ws, const float *input, int size,
 					fi_tensor *out, fi_layer_hook hook, void *hook_arg,
 					const fi_cancel *c, fi_error *err)
 {
-	fi_tensor	in = {size, size, 3, (float *) input};
+	return fi_tinyface_forward_hw(m, ws, input, size, size, out, hook, hook_arg, c, err);
+}
+
+/* The net: conv0, pool0, then conv_i (dw pad 1 + pw + bias + leaky), pool_i. */
+fi_status
+fi_tinyface_forward_hw(const fi_model *m, fi_workspace *ws, const float *input, int h, int w,
+					   fi_tensor *out, fi_layer_hook hook, void *hook_arg,
+					   const fi_cancel *c, fi_error *err)
+{
+	fi_tensor	in = {h, w, 3, (float *) input};
 	fi_tensor	a,
 				b;
 	fi_conv		cv = {3, 1, 3, 16, {0, 0, 0, 0}, NULL, NULL, FI_ACT_LEAKY};
@@ -36,14 +45,14 @@ fi_tinyface_forward(const fi_model *m, fi_workspace *ws, const float *input, int
 	int			cin = 16;
 	fi_status	s;
 
-	if (size < 32 || size % 32 != 0)
-		return fi_set_error(err, FI_ERR_INVALID, "tiny detector input size %d is not a multiple of 32", size);
+	if (h < 32 || h % 32 != 0 || w < 32 || w % 32 != 0)
+		return fi_set_error(err, FI_ERR_INVALID, "tiny detector input %dx%d is not a multiple of 32", w, h);
 	if ((s = fi_blas_load(NULL, err)) != FI_OK)
 		return s;
 	if ((s = fi_net_tensor(m, "tiny", "conv0/filters", 4, wsh, &cv.w, err)) != FI_OK ||
 		(s = fi_net_tensor(m, "tiny", "conv0/bias", 1, bsh, &cv.b, err)) != FI_OK)
 		return s;
-	if ((s = fi_ws_tensor(ws, SLOT_A, size - 2, size - 2, 16, &a, err)) != FI_OK ||
+	if ((s = fi_ws_tensor(ws, SLOT_A, h - 2, w - 2, 16, &a, err)) != FI_OK ||
 		(s = fi_conv2d_smallcin(ws, &cv, &in, &a, c, err)) != FI_OK)
 		return s;
 	fi_hook(hook, hook_arg, "conv0", &a);
@@ -106,12 +115,18 @@ fi_tinyface_forward(const fi_model *m, fi_workspace *ws, const float *input, int
 	return FI_OK;
 }
 
-/* Decode boxes (spec 3.3) and run face-api's NMS. */
+/*
+ * Decode boxes (spec 3.3) and run face-api's NMS.  conv8 may cover only the
+ * top-left part of the size x size grid (fi_tinyface_detect leaves out the
+ * padding lines); cells keep their place in the full grid.
+ */
 fi_status
 fi_tinyface_decode(const fi_tensor *conv8, int size, int W, int H, double min_score,
 				   fi_detection **dets, int *n, fi_error *err)
 {
-	int			g = conv8->h;
+	int			g = size / 32,
+				gh = conv8->h,
+				gw = conv8->w;
 	double		scale = (double) size / (double) (W > H ? W : H);
 	double		rw = round(W * scale),
 				rh = round(H * scale);
@@ -126,21 +141,21 @@ fi_tinyface_decode(const fi_tensor *conv8, int size, int W, int H, double min_sc
 
 	*dets = NULL;
 	*n = 0;
-	if (conv8->c != FI_TINY_ANCHORS * 5 || conv8->w != g)
+	if (conv8->c != FI_TINY_ANCHORS * 5 || gh > g || gw > g || gh < 1 || gw < 1)
 		return fi_set_error(err, FI_ERR_INTERNAL, "tiny detector: unexpected output shape");
-	cs = malloc(sizeof(fi_ranked) * g * g * FI_TINY_ANCHORS + 1);
-	gone = calloc(g * g * FI_TINY_ANCHORS + 1, sizeof(bool));
+	cs = malloc(sizeof(fi_ranked) * gh * gw * FI_TINY_ANCHORS + 1);
+	gone = calloc(gh * gw * FI_TINY_ANCHORS + 1, sizeof(bool));
 	if (cs == NULL || gone == NULL)
 	{
 		free(cs);
 		free(gone);
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory decoding detections");
 	}
-	for (int row = 0; row < g; row++)
-		for (int col = 0; col < g; col++)
+	for (int row = 0; row < gh; row++)
+		for (int col = 0; col < gw; col++)
 			for (int a = 0; a < FI_TINY_ANCHORS; a++)
 			{
-				const float *v = conv8->data + ((size_t) row * g + col) * conv8->c + a * 5;
+				const float *v = conv8->data + ((size_t) row * gw + col) * conv8->c + a * 5;
 				double		score = fi_sigmoid(v[4]);
 				double		cx,
 							cy,
@@ -195,24 +210,55 @@ fi_tinyface_decode(const fi_tensor *conv8, int size, int W, int H, double min_sc
 	return FI_OK;
 }
 
-/* Image -> detections. */
+/*
+ * Input lines of one side: the image's extent at `size` rounded up to 32.
+ * The lines past it are the square's padding, which the net need not see.
+ */
+static int
+input_extent(int side, int longest, int size)
+{
+	int			e = (int) ceil((double) side * size / longest);
+
+	e = (e + 31) / 32 * 32;
+	return e < 32 ? 32 : (e > size ? size : e);
+}
+
+/* Image -> detections on face-api's padded square input. */
 fi_status
 fi_tinyface_detect(const fi_model *m, fi_workspace *ws, const fi_image *img, int size,
 				   double min_score, fi_detection **dets, int *n,
 				   const fi_cancel *c, fi_error *err)
 {
+	return fi_tinyface_detect_in(m, ws, img, size, true, min_score, dets, n, c, err);
+}
+
+/* Image -> detections; unless square, without the padding lines (bottom or right). */
+fi_status
+fi_tinyface_detect_in(const fi_model *m, fi_workspace *ws, const fi_image *img, int size,
+					  bool square, double min_score, fi_detection **dets, int *n,
+					  const fi_cancel *c, fi_error *err)
+{
 	float	   *in;
 	fi_tensor	out;
 	fi_status	s;
+	int			longest = img->width > img->height ? img->width : img->height;
+	int			h,
+				w;
 
 	*dets = NULL;
 	*n = 0;
 	if (size < 32 || size % 32 != 0)
 		return fi_set_error(err, FI_ERR_INVALID, "tiny detector input size %d is not a multiple of 32", size);
-	if ((s = fi_net_input(ws, SLOT_IN, img, NULL, FI_SQUARE_BR, size, &fi_norm_tiny, &in,
-						  err)) != FI_OK)
+	if (img->rgb == NULL || img->width <= 0 || img->height <= 0)
+		return fi_set_error(err, FI_ERR_INVALID, "empty image");
+	h = square ? size : input_extent(img->height, longest, size);
+	w = square ? size : input_extent(img->width, longest, size);
+	if ((in = fi_ws_reserve(ws, SLOT_IN, (size_t) h * w * 3, err)) == NULL)
+		return err != NULL ? err->code : FI_ERR_NOMEM;
+	if ((s = fi_preprocess_part(img, NULL, FI_SQUARE_BR, size, h, w, &fi_norm_tiny, in,
+								err)) != FI_OK)
 		return s;
-	if ((s = fi_tinyface_forward(m, ws, in, size, &out, NULL, NULL, c, err)) != FI_OK)
+	if ((s = fi_tinyface_forward_hw(m, ws, in, h, w, &out, NULL, NULL, c, err)) != FI_OK)
 		return s;
 	return fi_tinyface_decode(&out, size, img->width, img->height, min_score, dets, n, err);
 }

@@ -4,6 +4,8 @@
  */
 #include "nn/fastconv.h"
 
+#include "nn/gemm_small.h"
+
 #include <string.h>
 
 bool		fi_fastconv_enabled = true;
@@ -167,6 +169,17 @@ fi_sep_conv_fused(fi_workspace *ws, const fi_dwconv *dw, const fi_conv *pw,
 			return fi_set_error(err, FI_CANCELLED, "canceled");
 		for (int oy = oy0; oy < oy1; oy++)
 			dw_row(dw, in, oy, wout, buf + (size_t) (oy - oy0) * wout * C);
+		if (fi_gemm_small_ok(m, pw->cout, C))
+		{
+			/* bias and relu fuse into the store; other activations after it */
+			bool		fused = pw->act == FI_ACT_NONE || pw->act == FI_ACT_RELU;
+
+			fi_gemm_small(m, pw->cout, C, buf, pw->w, y, fused ? pw->b : NULL, NULL,
+						  pw->act == FI_ACT_RELU);
+			if (!fused)
+				bias_act8(y, (size_t) m, pw->cout, pw->b, pw->act);
+			continue;
+		}
 		bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
 				  m, pw->cout, C, 1.0f, buf, C, pw->w, pw->cout, 0.0f, y, pw->cout);
 		bias_act8(y, (size_t) m, pw->cout, pw->b, pw->act);
@@ -176,57 +189,130 @@ fi_sep_conv_fused(fi_workspace *ws, const fi_dwconv *dw, const fi_conv *pw,
 
 /*
  * Direct conv rows for cin <= 4 and cout = 8*NV, accumulators in registers;
- * instantiated for NV = 2 (16 outputs) and 4 (32 outputs).
+ * instantiated for NV = 2 (16 outputs) and 4 (32 outputs).  Where every
+ * tap of a row lies inside the input, P neighbouring output pixels share
+ * each weight load (the stem is load-bound otherwise); each pixel still
+ * sums its taps in the same order as at the edges, where only the valid
+ * taps are visited, so the result is the same bit for bit.
  */
-#define DEFINE_SMALLCIN(NV) \
-FI_CLONES static void \
-conv_smallcin_rows_##NV(const fi_conv *cv, const fi_tensor *in, int oy0, int oy1, fi_tensor *out) \
+#define DEFINE_SMALLCIN(NV, P) \
+static inline __attribute__((always_inline)) void \
+smallcin_px_##NV(const fi_conv *cv, const fi_tensor *in, int oy, int ox, fi_tensor *out) \
 { \
 	int			k = cv->k, \
 				s = cv->stride, \
 				cin = cv->cin, \
 				cout = 8 * NV; \
+	v8			acc[NV]; \
+	float	   *y = out->data + ((size_t) oy * out->w + ox) * cout; \
  \
-	for (int oy = oy0; oy < oy1; oy++) \
-		for (int ox = 0; ox < out->w; ox++) \
+	_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+		acc[j] = cv->b != NULL ? *(const v8u *) (cv->b + 8 * j) : (v8) {0}; \
+	for (int ky = 0; ky < k; ky++) \
+	{ \
+		int			iy = oy * s - cv->pad.top + ky; \
+ \
+		if (iy < 0 || iy >= in->h) \
+			continue; \
+		for (int kx = 0; kx < k; kx++) \
 		{ \
-			v8			acc[NV]; \
-			float	   *y = out->data + ((size_t) oy * out->w + ox) * cout; \
+			int			ix = ox * s - cv->pad.left + kx; \
+			const float *xp, \
+					   *wp; \
  \
-			for (int j = 0; j < NV; j++) \
-				acc[j] = cv->b != NULL ? *(const v8u *) (cv->b + 8 * j) : (v8) {0}; \
-			for (int ky = 0; ky < k; ky++) \
+			if (ix < 0 || ix >= in->w) \
+				continue; \
+			xp = in->data + ((size_t) iy * in->w + ix) * cin; \
+			wp = cv->w + (size_t) ((ky * k + kx) * cin) * cout; \
+			for (int ci = 0; ci < cin; ci++, wp += cout) \
 			{ \
-				int			iy = oy * s - cv->pad.top + ky; \
+				v8			xv = (v8) {0} + xp[ci]; \
  \
-				if (iy < 0 || iy >= in->h) \
-					continue; \
-				for (int kx = 0; kx < k; kx++) \
+				_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+					acc[j] += xv * *(const v8u *) (wp + 8 * j); \
+			} \
+		} \
+	} \
+	_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+		*(v8u *) (y + 8 * j) = act8(acc[j], cv->act); \
+} \
+ \
+static inline __attribute__((always_inline)) void \
+smallcin_block_##NV(const fi_conv *cv, const fi_tensor *in, int oy, int ox, fi_tensor *out) \
+{ \
+	int			k = cv->k, \
+				s = cv->stride, \
+				cin = cv->cin, \
+				cout = 8 * NV; \
+	v8			acc[P][NV]; \
+	const float *x0 = in->data + ((size_t) ox * s - cv->pad.left) * cin; \
+ \
+	_Pragma("GCC unroll 4") for (int p = 0; p < P; p++) \
+		_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+			acc[p][j] = cv->b != NULL ? *(const v8u *) (cv->b + 8 * j) : (v8) {0}; \
+	for (int ky = 0; ky < k; ky++) \
+	{ \
+		int			iy = oy * s - cv->pad.top + ky; \
+ \
+		if (iy < 0 || iy >= in->h) \
+			continue; \
+		for (int kx = 0; kx < k; kx++) \
+		{ \
+			const float *xp = x0 + ((size_t) iy * in->w + kx) * cin; \
+			const float *wp = cv->w + (size_t) ((ky * k + kx) * cin) * cout; \
+ \
+			for (int ci = 0; ci < cin; ci++, wp += cout) \
+			{ \
+				v8			w[NV]; \
+ \
+				_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+					w[j] = *(const v8u *) (wp + 8 * j); \
+				_Pragma("GCC unroll 4") for (int p = 0; p < P; p++) \
 				{ \
-					int			ix = ox * s - cv->pad.left + kx; \
-					const float *xp, \
-							   *wp; \
+					v8			xv = (v8) {0} + xp[(size_t) p * s * cin + ci]; \
  \
-					if (ix < 0 || ix >= in->w) \
-						continue; \
-					xp = in->data + ((size_t) iy * in->w + ix) * cin; \
-					wp = cv->w + (size_t) ((ky * k + kx) * cin) * cout; \
-					for (int ci = 0; ci < cin; ci++, wp += cout) \
-					{ \
-						v8			xv = (v8) {0} + xp[ci]; \
- \
-						for (int j = 0; j < NV; j++) \
-							acc[j] += xv * *(const v8u *) (wp + 8 * j); \
-					} \
+					_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+						acc[p][j] += xv * w[j]; \
 				} \
 			} \
-			for (int j = 0; j < NV; j++) \
-				*(v8u *) (y + 8 * j) = act8(acc[j], cv->act); \
 		} \
+	} \
+	_Pragma("GCC unroll 4") for (int p = 0; p < P; p++) \
+	{ \
+		float	   *y = out->data + ((size_t) oy * out->w + ox + p) * cout; \
+ \
+		_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+			*(v8u *) (y + 8 * j) = act8(acc[p][j], cv->act); \
+	} \
+} \
+ \
+FI_CLONES static void \
+conv_smallcin_rows_##NV(const fi_conv *cv, const fi_tensor *in, int oy0, int oy1, fi_tensor *out) \
+{ \
+	int			s = cv->stride; \
+	/* output columns whose taps all lie inside the input: [lo, hi) */ \
+	int			lo = (cv->pad.left + s - 1) / s, \
+				hi = (in->w - cv->k + cv->pad.left) / s + 1; \
+ \
+	if (hi > out->w) \
+		hi = out->w; \
+	if (lo > hi) \
+		lo = hi; \
+	for (int oy = oy0; oy < oy1; oy++) \
+	{ \
+		int			ox = 0; \
+ \
+		for (; ox < lo; ox++) \
+			smallcin_px_##NV(cv, in, oy, ox, out); \
+		for (; ox + P <= hi; ox += P) \
+			smallcin_block_##NV(cv, in, oy, ox, out); \
+		for (; ox < out->w; ox++) \
+			smallcin_px_##NV(cv, in, oy, ox, out); \
+	} \
 }
 
-DEFINE_SMALLCIN(2)
-DEFINE_SMALLCIN(4)
+DEFINE_SMALLCIN(2, 4)
+DEFINE_SMALLCIN(4, 2)
 
 /* Small-cin conv, polling c every 16 rows. */
 fi_status

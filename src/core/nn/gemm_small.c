@@ -6,6 +6,7 @@
  *	  blocks of 12 rows x 32 columns, also 24 accumulators.
  */
 #include "nn/gemm_small.h"
+#include "nn/gemm_avx2.h"
 
 /* the row loops must be unrolled so the accumulators live in registers */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -17,17 +18,25 @@
 #include <string.h>
 
 #define MAX_M 320			/* measured: above ~300 rows OpenBLAS's packed kernels win */
+#ifndef MAX_M_AVX2
+#define MAX_M_AVX2 400		/* with AVX2 the 18x18 (324-row) layers still gain */
+#endif
 #ifndef PF
 #define PF 16				/* prefetch distance in rows of B */
 #endif
 
-static int	g_state = -1;		/* -1 unknown, 0 off, 1 on */
+static int	g_state = -1;		/* -1 unknown, 0 off, 1 AVX-512, 2 AVX2 + FMA */
 
 /* Enable or disable the kernel (tests and benchmarks compare both paths). */
 void
 fi_gemm_small_enable(bool on)
 {
-	g_state = on && __builtin_cpu_supports("avx512f") ? 1 : 0;
+	if (!on)
+		g_state = 0;
+	else if (__builtin_cpu_supports("avx512f"))
+		g_state = 1;
+	else
+		g_state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 2 : 0;
 }
 
 /* Whether this shape goes to gemm_small. */
@@ -40,10 +49,10 @@ fi_gemm_small_ok(int m, int n, int k)
 
 		fi_gemm_small_enable(e == NULL || strcmp(e, "0") != 0);
 	}
-	if (g_state != 1 || m < 1 || k < 1)
+	if (g_state < 1 || m < 1 || k < 1)
 		return false;
 	/* 32 columns: B (k x 32) stays in L1/L2 whatever m is, so no packing ever pays off */
-	return n == 32 || (m <= MAX_M && n % 64 == 0);
+	return n == 32 || (m <= (g_state == 2 ? MAX_M_AVX2 : MAX_M) && n % 64 == 0);
 }
 
 /* The fused epilogue of a block: bias, residual, relu (NULL / false = none). */
@@ -188,6 +197,13 @@ void
 fi_gemm_small(int m, int n, int k, const float *a, const float *b, float *c,
 			  const float *bias, const float *res, bool relu)
 {
+	if (g_state == 2)
+	{
+		static const int off0 = 0;
+
+		fi_gemm_small_avx2(m, n, 1, &off0, k, k, a, b, c, bias, res, relu);
+		return;
+	}
 	if (n == 32)
 	{
 		static const int off0 = 0;
@@ -221,6 +237,18 @@ fi_conv32_direct(int hout, int wout, int k, int stride, int cin, int win, const 
 	for (int ky = 0; ky < k; ky++)
 		for (int kx = 0; kx < k; kx++)
 			off[ky * k + kx] = (ky * win + kx) * cin;
+	if (g_state == 2)
+	{
+		for (int oy = 0; oy < hout; oy++)
+		{
+			size_t		at = (size_t) oy * wout * 32;
+
+			fi_gemm_small_avx2(wout, 32, k * k, off, cin, stride * cin,
+							   x + (size_t) oy * stride * win * cin, w, y + at,
+							   bias, res ? res + at : NULL, relu);
+		}
+		return;
+	}
 	for (int oy = 0; oy < hout; oy++)
 		for (int ox = 0; ox < wout; ox += 12)
 		{

@@ -18,6 +18,9 @@
 #include <string.h>
 
 /* Largest im2col band, in floats (4 MB): bounds memory for any input size. */
+/* Taps of a max pool window gathered before they are folded (3x3 in every net). */
+#define FI_MAXPOOL_MAX_TAPS 9
+
 #define IM2COL_MAX_FLOATS ((size_t) 1 << 20)
 
 /* SAME padding of one dim (spec 1.3): extra pixel after. */
@@ -290,6 +293,30 @@ fi_dwconv2d(const fi_dwconv *dw, const fi_tensor *in, fi_tensor *out,
 	return FI_OK;
 }
 
+/* y[ch] = max over 4 taps in order (x > y ? x : y from -inf); restrict: vectorised. */
+static inline void
+max4(float *restrict y, const float *restrict a, const float *restrict b,
+	 const float *restrict c, const float *restrict d, int C)
+{
+	for (int ch = 0; ch < C; ch++)
+	{
+		float		v = -INFINITY;
+
+		v = a[ch] > v ? a[ch] : v;
+		v = b[ch] > v ? b[ch] : v;
+		v = c[ch] > v ? c[ch] : v;
+		y[ch] = d[ch] > v ? d[ch] : v;
+	}
+}
+
+/* y[ch] = max(x[ch], y[ch]) as x > y ? x : y (restrict: vectorised). */
+static inline void
+max_into(float *restrict y, const float *restrict x, int C)
+{
+	for (int ch = 0; ch < C; ch++)
+		y[ch] = x[ch] > y[ch] ? x[ch] : y[ch];
+}
+
 /* Max pool; windows only visit real cells (SAME padding acts as -inf). */
 void
 fi_maxpool(const fi_tensor *in, int k, int s, fi_pads pad, fi_tensor *out)
@@ -303,9 +330,11 @@ fi_maxpool(const fi_tensor *in, int k, int s, fi_pads pad, fi_tensor *out)
 		for (int ox = 0; ox < out->w; ox++)
 		{
 			float	   *y = out->data + ((size_t) oy * out->w + ox) * C;
+			const float *taps[FI_MAXPOOL_MAX_TAPS];
+			int			nt = 0,
+						t0 = 0;	/* taps already folded into y */
 
-			for (int ch = 0; ch < C; ch++)
-				y[ch] = -INFINITY;
+			/* the taps inside the input, in (ky, kx) order */
 			for (int ky = 0; ky < k; ky++)
 			{
 				int			iy = oy * s - pad.top + ky;
@@ -315,15 +344,32 @@ fi_maxpool(const fi_tensor *in, int k, int s, fi_pads pad, fi_tensor *out)
 				for (int kx = 0; kx < k; kx++)
 				{
 					int			ix = ox * s - pad.left + kx;
-					const float *x;
 
 					if (ix < 0 || ix >= in->w)
 						continue;
-					x = in->data + ((size_t) iy * in->w + ix) * C;
-					for (int ch = 0; ch < C; ch++)
-						y[ch] = x[ch] > y[ch] ? x[ch] : y[ch];
+					if (nt == FI_MAXPOOL_MAX_TAPS)	/* a window over 3x3: fold what we have */
+					{
+						if (t0 == 0)
+							for (int ch = 0; ch < C; ch++)
+								y[ch] = -INFINITY;
+						for (int t = 0; t < nt; t++)
+							max_into(y, taps[t], C);
+						t0 += nt;
+						nt = 0;
+					}
+					taps[nt++] = in->data + ((size_t) iy * in->w + ix) * C;
 				}
 			}
+			if (nt == 4 && t0 == 0)		/* 2x2 pools (the tiny detector) away from edges */
+			{
+				max4(y, taps[0], taps[1], taps[2], taps[3], C);
+				continue;
+			}
+			if (t0 == 0)
+				for (int ch = 0; ch < C; ch++)
+					y[ch] = -INFINITY;
+			for (int t = 0; t < nt; t++)
+				max_into(y, taps[t], C);
 		}
 }
 
