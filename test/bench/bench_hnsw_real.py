@@ -170,7 +170,6 @@ def hardness(cur, table, exact20):
 def measure(cur, name, gallery, known, unknown):
     """Print one set's figures."""
     load(cur, gallery, known, unknown)
-    ident = {}
     ex = {t: neighbours(cur, t, 20, True) for t in ("kq", "uq")}
     cur.execute("SELECT qid, ident FROM kq")
     ident = dict(cur.fetchall())

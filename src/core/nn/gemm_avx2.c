@@ -16,14 +16,6 @@
 /* Rows of a block: 6 x 2 ymm accumulators + 2 of B + 1 broadcast of A = 15 registers. */
 #define MR_MAX 6
 
-/* The fused epilogue of a block: bias, residual, relu (NULL / false = none). */
-typedef struct ep
-{
-	const float *bias;			/* [n], this panel's columns */
-	const float *res;			/* residual, same layout and offset as c */
-	bool		relu;
-} ep;
-
 /* Store one accumulator: ((acc + bias) + res), then relu: the order of layers.c's bias_act. */
 __attribute__((target("avx2,fma"))) static inline void
 store8(float *c, __m256 v, const ep *e, int col, size_t at)

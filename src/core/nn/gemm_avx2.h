@@ -9,6 +9,17 @@
 #include <stdbool.h>
 
 /*
+ * The fused epilogue of a block, shared by the AVX-512 (gemm_small.c) and
+ * AVX2 kernels: bias, residual, relu (NULL / false = none).
+ */
+typedef struct ep
+{
+	const float *bias;			/* [n], this panel's columns */
+	const float *res;			/* residual, same layout and offset as c */
+	bool		relu;
+} ep;
+
+/*
  * C[m][n] = sum over taps t < ntap and ci < cin of
  * A[i*lda + off[t] + ci] * B[(t*cin + ci)*n + col], n % 16 == 0, then
  * ((c + bias[col]) + res[i][col]) and relu as in fi_gemm_small.  A plain

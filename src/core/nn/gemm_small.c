@@ -55,14 +55,6 @@ fi_gemm_small_ok(int m, int n, int k)
 	return n == 32 || (m <= (g_state == 2 ? MAX_M_AVX2 : MAX_M) && n % 64 == 0);
 }
 
-/* The fused epilogue of a block: bias, residual, relu (NULL / false = none). */
-typedef struct ep
-{
-	const float *bias;			/* [n], this panel's columns */
-	const float *res;			/* residual, same layout and offset as c */
-	bool		relu;
-} ep;
-
 /* Store one accumulator: ((acc + bias) + res), then relu: the order of layers.c's bias_act. */
 __attribute__((target("avx512f"))) static inline void
 store(float *c, __m512 v, const ep *e, int col, size_t at)
