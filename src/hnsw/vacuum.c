@@ -231,7 +231,7 @@ repair_element(HnswVacuumState *vs, uint64 id, int level)
 		{
 			bool		deleted;
 
-			if (!hnsw_read_element(vs->index, id, lev, m, vec, list, &deleted) ||
+			if (!hnsw_read_element(vs->index, &vs->dg.quant, id, lev, m, vec, list, &deleted) ||
 				deleted || !list_has_dead(vs, list, slots))
 				break;
 			compute_repaired_list(vs, id, vec, lev, list, newlist);
@@ -515,7 +515,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vs.index = info->index;
 	vs.strategy = info->strategy;
 	vs.m = meta.m;
-	hnsw_disk_graph_init(&vs.dg, info->index, meta.m);
+	hnsw_disk_graph_init(&vs.dg, info->index, &meta);
 	vs.dead = hnsw_idset_create();
 	vs.capToMark = 1024;
 	vs.toMark = palloc(sizeof(uint64) * vs.capToMark);
