@@ -7,6 +7,7 @@
 
 #include "access/generic_xlog.h"
 #include "storage/bufmgr.h"
+#include "utils/builtins.h"
 #include "utils/rel.h"
 
 #include "hnsw.h"
@@ -266,11 +267,12 @@ hnsw_read_meta(Relation index, HnswMetaPageData *meta)
 						RelationGetRelationName(index))));
 	if (meta->version != HNSW_VERSION)
 		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("faceid_hnsw index \"%s\" has version %u, expected %d",
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("faceid_hnsw index \"%s\" has on-disk format %u, this version of faceid reads format %d",
 						RelationGetRelationName(index), meta->version,
 						HNSW_VERSION),
-				 errhint("REINDEX the index.")));
+				 errhint("REINDEX INDEX %s",
+						 quote_identifier(RelationGetRelationName(index)))));
 }
 
 /* Format page as the metapage of an empty graph. */
