@@ -3,7 +3,8 @@
  *	  faceid_hnsw: ORDER BY col <-> query scans.
  *
  * The first call searches the upper levels from the entry point with
- * ef = faceid.ef_search candidates, then level 0 from all of level 1's
+ * ef candidates (faceid.ef_search, more on a graph of over 250k elements:
+ * hnsw_search_width), then level 0 from all of level 1's
  * results (and the entry point), and returns the ef_search nearest rows
  * nearest first.  With faceid.iterative_scan on, an exhausted batch resumes the same
  * search (visited set and unexpanded candidates kept) for the next ef_search
@@ -44,7 +45,7 @@ typedef struct HnswScanOpaqueData
 	HnswCandidate *batch;		/* current batch, ascending */
 	int			nbatch;
 	int			next;
-	int			ef;				/* faceid.ef_search when the scan started */
+	int			ef;				/* the width (hnsw_search_width) at the start */
 	bool		iterative;		/* faceid.iterative_scan then */
 	int			batches;		/* batches computed so far */
 	double		lastBound;		/* lower bound of the last row returned */
@@ -116,7 +117,9 @@ scan_start(IndexScanDesc scan)
 		return;
 	}
 	hnsw_disk_graph_init(&so->dg, scan->indexRelation, &meta);
-	so->ef = hnsw_ef_search;
+	/* the index's reltuples: set by CREATE INDEX, VACUUM and ANALYZE */
+	so->ef = hnsw_search_width(hnsw_ef_search,
+							   scan->indexRelation->rd_rel->reltuples);
 	so->iterative = hnsw_iterative_scan;
 	hnsw_search_init(&so->search, &so->dg.g, so->query.x, 0, so->iterative);
 	entry = HnswTidToId(&meta.entry);
