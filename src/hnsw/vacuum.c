@@ -632,6 +632,37 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	return stats;
 }
 
+/*
+ * Pass 2b alone, for a VACUUM that did not call ambulkdelete: PostgreSQL
+ * skips index vacuuming when few heap pages have dead items (its bypass
+ * optimisation) or none died.  Elements left unreachable meanwhile (by a
+ * crash between a repair and its relinking, or by concurrent inserts that
+ * gave away their last in-links) would otherwise wait for a VACUUM that
+ * removes enough rows; cleanup reads every page anyway.
+ */
+static void
+relink_without_deletes(IndexVacuumInfo *info)
+{
+	HnswVacuumState vs;
+	HnswMetaPageData meta;
+	MemoryContext ctx;
+	MemoryContext old;
+
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "faceid_hnsw vacuum cleanup",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	hnsw_read_meta(info->index, &meta);
+	memset(&vs, 0, sizeof(vs));
+	vs.index = info->index;
+	vs.strategy = info->strategy;
+	vs.m = meta.m;
+	hnsw_disk_graph_init(&vs.dg, info->index, &meta);
+	vs.dead = hnsw_idset_create();	/* tombstones are known by their flag */
+	connect_islands(&vs);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+}
+
 /* hnswvacuumcleanup's visitor: count one live element. */
 static void
 count_live_element(HnswElementTuple tup, uint64 id, void *arg)
@@ -654,6 +685,7 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		return stats;
 
 	stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
+	relink_without_deletes(info);
 	nblocks = RelationGetNumberOfBlocks(info->index);
 	vacuum_scan_elements(info->index, info->strategy, count_live_element, stats);
 	stats->num_pages = nblocks;
