@@ -161,7 +161,7 @@ hnsw_build_state_init(HnswBuildState *bs, Relation heap, Relation index, int m,
 	bs->efConstruction = efConstruction;
 	bs->maxLevel = hnsw_max_level(bs->m);
 	bs->g.m = bs->m;
-	bs->g.distance = hnsw_mem_distance;
+	bs->g.distances = hnsw_mem_distances;
 	bs->g.neighbors = hnsw_mem_neighbors;
 	bs->g.vector = hnsw_mem_vector;
 	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "faceid_hnsw build tuple",

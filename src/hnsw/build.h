@@ -137,8 +137,9 @@ extern void hnsw_build_callback(Relation index, ItemPointer tid, Datum *values,
 /* build_graph.c */
 extern void hnsw_arena_reserve(HnswBuildState *bs, Size bytes);
 extern bool hnsw_arena_alloc(HnswBuildState *bs, Size size, Size *off);
-extern bool hnsw_mem_distance(HnswGraph *g, uint64 id, const float4 *q,
-							  float4 *dist, ItemPointer heaptid, bool *deleted);
+extern void hnsw_mem_distances(HnswGraph *g, const float4 *q,
+							   HnswCandidate *cs, int n, bool *ok,
+							   bool *deleted);
 extern int	hnsw_mem_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out);
 extern bool hnsw_mem_vector(HnswGraph *g, uint64 id, float4 *out);
 extern BuildElement *hnsw_mem_element_init(HnswBuildState *bs, Size off,

@@ -52,18 +52,22 @@ hnsw_arena_alloc(HnswBuildState *bs, Size size, Size *off)
 	return true;
 }
 
-/* HnswGraph.distance in memory. */
-bool
-hnsw_mem_distance(HnswGraph *g, uint64 id, const float4 *q, float4 *dist,
-			 ItemPointer heaptid, bool *deleted)
+/* HnswGraph.distances in memory. */
+void
+hnsw_mem_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
+				   bool *ok, bool *deleted)
 {
-	BuildElement *e = elem((HnswBuildState *) g, id);
+	for (int i = 0; i < n; i++)
+	{
+		BuildElement *e = elem((HnswBuildState *) g, cs[i].id);
 
-	/* vec and heaptid never change, not even when the element is promoted */
-	*dist = fi_distance_sq(q, e->vec);
-	*heaptid = e->heaptid;
-	*deleted = false;
-	return true;
+		/* vec and heaptid never change, not even when the element is promoted */
+		cs[i].dist = fi_distance_sq(q, e->vec);
+		cs[i].err = 0;
+		cs[i].heaptid = e->heaptid;
+		ok[i] = true;
+		deleted[i] = false;
+	}
 }
 
 /* HnswGraph.neighbors in memory. */

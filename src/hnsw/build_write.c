@@ -41,9 +41,40 @@ assign_disk_ids(HnswBuildState *bs, int64 nelems)
 	return blkno;
 }
 
+/* Fit the quantiser to the vectors in memory. */
+static void
+fit_quant(HnswBuildState *bs, int64 nelems, HnswQuant *qz)
+{
+	double	   *sum = palloc0(sizeof(double) * FI_DIM);
+	double	   *sumsq = palloc0(sizeof(double) * FI_DIM);
+	float4		min[FI_DIM];
+	float4		max[FI_DIM];
+
+	for (int d = 0; d < FI_DIM; d++)
+		min[d] = max[d] = elem(bs, 0)->vec[d];
+	for (int64 i = 0; i < nelems; i++)
+	{
+		const float4 *v = elem(bs, i)->vec;
+
+		for (int d = 0; d < FI_DIM; d++)
+		{
+			sum[d] += v[d];
+			sumsq[d] += (double) v[d] * v[d];
+			min[d] = Min(min[d], v[d]);
+			max[d] = Max(max[d], v[d]);
+		}
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	hnsw_quant_fit(qz, sum, sumsq, min, max, (double) nelems);
+	pfree(sum);
+	pfree(sumsq);
+}
+
 /* Form the on-disk tuple of an element in memory. */
 static HnswElementTuple
-mem_element_tuple(HnswBuildState *bs, BuildElement *e, Size *size)
+mem_element_tuple(HnswBuildState *bs, const HnswQuant *qz, BuildElement *e,
+				  Size *size)
 {
 	HnswElementTuple tup;
 
@@ -53,7 +84,7 @@ mem_element_tuple(HnswBuildState *bs, BuildElement *e, Size *size)
 	tup->deleted = 0;
 	tup->unused = 0;
 	tup->heaptid = e->heaptid;
-	memcpy(tup->vec, e->vec, sizeof(float4) * FI_DIM);
+	hnsw_quant_encode(qz, e->vec, tup->code, &tup->err);
 	for (int lev = 0; lev <= e->level; lev++)
 	{
 		int			start = HnswLevelStart(bs->m, lev);
@@ -112,6 +143,8 @@ hnsw_build_flush(HnswBuildState *bs)
 	Buffer		buf = InvalidBuffer;
 	Page		page = NULL;
 	BlockNumber cur = InvalidBlockNumber;
+	HnswQuant	qz;
+	float4		errMax = 0;
 
 	if (nelems == 0)
 		return;
@@ -126,6 +159,7 @@ hnsw_build_flush(HnswBuildState *bs)
 	check_graph(bs, nelems);
 #endif
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
+	fit_quant(bs, nelems, &qz);
 	last = assign_disk_ids(bs, nelems);
 	for (int64 i = 0; i < nelems; i++)
 	{
@@ -149,7 +183,8 @@ hnsw_build_flush(HnswBuildState *bs)
 			page = BufferGetPage(buf);
 			hnsw_init_page(page, 0);
 		}
-		tup = mem_element_tuple(bs, e, &size);
+		tup = mem_element_tuple(bs, &qz, e, &size);
+		errMax = Max(errMax, tup->err);
 		if (PageAddItem(page, (Item) tup, size, InvalidOffsetNumber, false, false)
 			!= HnswIdOffset(e->diskid))
 			elog(ERROR, "faceid_hnsw build: failed to place element %lld",
@@ -159,6 +194,7 @@ hnsw_build_flush(HnswBuildState *bs)
 	}
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
+	hnsw_write_quant(bs->index, &qz, errMax, true);
 	hnsw_update_meta(bs->index, elem(bs, bs->graph->entry)->diskid,
 					 bs->graph->entryLevel, last, true, true);
 }

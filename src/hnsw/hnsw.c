@@ -109,9 +109,24 @@ hnswbuildphasename(int64 phasenum)
 }
 
 /*
+ * The candidate list of a scan of a graph of about this many elements:
+ * efSearch, times elements / HNSW_WIDTH_ELEMENTS when that is above 1, at
+ * most HNSW_MAX_EF_SEARCH.
+ */
+int
+hnsw_search_width(int efSearch, double elements)
+{
+	double		ef = efSearch;
+
+	if (elements > HNSW_WIDTH_ELEMENTS)
+		ef = ceil(ef * elements / HNSW_WIDTH_ELEMENTS);
+	return (int) Min(ef, (double) Max(efSearch, HNSW_MAX_EF_SEARCH));
+}
+
+/*
  * amcostestimate: an index scan is useful only for ORDER BY <->.  The whole
  * search runs before the first row, so startup cost is the total: about
- * ef_search expansions of 2m neighbours each on level 0, plus the descent.
+ * width expansions of 2m neighbours each on level 0, plus the descent.
  */
 static void
 hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -140,7 +155,7 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	m = HnswGetM(rel);
 	index_close(rel, NoLock);
 
-	visited = (double) hnsw_ef_search * 2 * m;
+	visited = (double) hnsw_search_width(hnsw_ef_search, index->tuples) * 2 * m;
 	if (index->tuples > 1)
 		visited += log(index->tuples) / log((double) m) * m;
 

@@ -4,18 +4,22 @@
  *	  faceembedding, ordered by the <-> operator.
  *
  * On-disk layout
- *	  Block 0 is the metapage (entry point, insert page hint, options).
- *	  Every other block holds element tuples.  An element tuple is one
- *	  fixed-size record per indexed heap tuple: level, deleted flag, heap TID,
- *	  the 128 floats, and the neighbour lists of every level it lives on
+ *	  Block 0 is the metapage (entry point, insert page hint, options, the
+ *	  quantiser).  Every other block holds element tuples.  An element tuple
+ *	  is one fixed-size record per indexed heap tuple: level, deleted flag,
+ *	  heap TID, the vector as 128 one-byte codes with the norm of its
+ *	  quantisation error (quant.c), and the neighbour lists of every level it
+ *	  lives on
  *	  (2m slots on levels 0 and 1, m on each level above), as index TIDs.  An
  *	  unused slot holds an invalid TID.  Neighbour lists are rewritten in
  *	  place, so an element's TID never changes; deleted elements stay as
  *	  tombstones that a search may walk through but never returns.
  *
- * Inside the graph every distance is the squared Euclidean distance of the
- * deterministic kernel; the SQL operator returns its square root, which
- * orders the same way.
+ * Inside the graph every distance is the squared Euclidean distance from
+ * the query to an element's decoded code (the build's graph in memory uses
+ * the exact vectors).  A scan returns a lower bound of the exact <-> value
+ * with xs_recheckorderby, so the executor re-ranks the rows it fetches by
+ * the exact distance from the heap and returns exact values in exact order.
  */
 #ifndef FACEID_HNSW_H
 #define FACEID_HNSW_H
@@ -34,7 +38,7 @@
 #include "type_embedding.h"
 
 #define HNSW_MAGIC				0xFA1D4A57
-#define HNSW_VERSION			2	/* 2: 2m slots on level 1 */
+#define HNSW_VERSION			3	/* 2: 2m slots on level 1; 3: codes */
 #define HNSW_METAPAGE_BLKNO		0
 #define HNSW_PAGE_ID			0xFA1D
 
@@ -50,6 +54,16 @@
 #define HNSW_MAX_EF_CONSTRUCTION	1000
 #define HNSW_DEFAULT_EF_SEARCH	40
 #define HNSW_MAX_EF_SEARCH		1000
+
+/*
+ * A graph of up to this many elements is searched with faceid.ef_search
+ * candidates; a larger one with proportionally more (hnsw_search_width).
+ * The width top-1 identity needs grows about in proportion to the number of
+ * people: on face-like rows (10 photos a person) 0.99 takes ef 20 on 100k
+ * rows and about 140 on 1M (ef 40: 0.884, 80: 0.972, 120: 0.988, 160:
+ * 1.000).  With 40 up to 250k rows, the default keeps a margin of two.
+ */
+#define HNSW_WIDTH_ELEMENTS		250000
 #define HNSW_MAX_LEVEL			16
 
 /*
@@ -91,6 +105,16 @@ typedef struct HnswOptions
 	int			efConstruction;
 } HnswOptions;
 
+/*
+ * The scalar quantiser of an index: dimension d of a vector is coded as
+ * round((x - lo[d]) / step[d]) clamped to 0..255 (see quant.c).
+ */
+typedef struct HnswQuant
+{
+	float4		lo[FI_DIM];
+	float4		step[FI_DIM];
+} HnswQuant;
+
 /* Metapage contents */
 typedef struct HnswMetaPageData
 {
@@ -102,6 +126,8 @@ typedef struct HnswMetaPageData
 	uint16		unused;
 	ItemPointerData entry;		/* entry point element */
 	BlockNumber insertPage;		/* last page that took an element */
+	float4		errMax;			/* largest err of any element ever stored */
+	HnswQuant	quant;			/* codes of every element */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -127,7 +153,8 @@ typedef struct HnswElementTupleData
 	uint8		deleted;
 	uint16		unused;
 	ItemPointerData heaptid;
-	float4		vec[FI_DIM];
+	float4		err;			/* |vector - decoded code|, rounded up */
+	uint8		code[FI_DIM];
 	ItemPointerData neighbors[FLEXIBLE_ARRAY_MEMBER];
 } HnswElementTupleData;
 
@@ -161,6 +188,7 @@ typedef struct HnswCandidate
 {
 	uint64		id;
 	float4		dist;			/* squared distance to the query */
+	float4		err;			/* the element's quantisation error (0: exact) */
 	ItemPointerData heaptid;
 } HnswCandidate;
 
@@ -186,9 +214,10 @@ struct HnswGraph
 	uint32	   *epochs;
 	uint32		epoch;
 	int64		nepochs;
-	/* squared distance from q to element id; false if id is unreadable */
-	bool		(*distance) (HnswGraph *g, uint64 id, const float4 *q,
-							 float4 *dist, ItemPointer heaptid, bool *deleted);
+	/* cs[i].dist (squared, from q), .err and .heaptid of elements cs[i].id,
+	 * i < n; ok[i] false if one is unreadable */
+	void		(*distances) (HnswGraph *g, const float4 *q, HnswCandidate *cs,
+							  int n, bool *ok, bool *deleted);
 	/* neighbour ids of id on level lev into out; returns the count */
 	int			(*neighbors) (HnswGraph *g, uint64 id, int lev, uint64 *out);
 	/* copy the vector of id into out; false if id is unreadable */
@@ -200,6 +229,8 @@ typedef struct HnswDiskGraph
 {
 	HnswGraph	g;
 	Relation	index;
+	HnswQuant	quant;			/* the metapage's */
+	float4		errMax;			/* the metapage's when this view was made */
 } HnswDiskGraph;
 
 struct tidhash_hash;
@@ -216,6 +247,9 @@ typedef struct HnswSearch
 	HnswHeap	pending;		/* found, live, not in W (min-heap), if kept */
 	bool		keepPending;	/* for iterative scans */
 	uint64	   *nbuf;			/* neighbour buffer */
+	HnswCandidate *cbuf;		/* their candidates, */
+	bool	   *okbuf;			/* readable, */
+	bool	   *delbuf;			/* deleted */
 	int64		visitedCount;
 } HnswSearch;
 
@@ -233,6 +267,7 @@ hnsw_hash_id(uint64 x)
 
 /* hnsw.c */
 extern void hnsw_init(void);
+extern int	hnsw_search_width(int efSearch, double elements);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
 
@@ -271,8 +306,25 @@ extern bool hnsw_should_promote(const HnswCandidate *found, int nfound,
 extern int	hnsw_random_level(int m, int maxLevel, double u);
 extern int	hnsw_max_level(int m);
 
+/* quant.c */
+extern void hnsw_quant_default(HnswQuant *qz);
+extern void hnsw_quant_fit(HnswQuant *qz, const double *sum,
+						   const double *sumsq, const float4 *min,
+						   const float4 *max, double n);
+extern void hnsw_quant_encode(const HnswQuant *qz, const float4 *v,
+							  uint8 *code, float4 *err);
+extern void hnsw_quant_decode(const HnswQuant *qz, const uint8 *code,
+							  float4 *out);
+extern float4 hnsw_quant_distance(const HnswQuant *qz, const float4 *q,
+								  const uint8 *code);
+extern double hnsw_quant_lower_bound(float4 dist, float4 err, float4 errMax);
+
 /* pages.c */
-extern void hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index, int m);
+extern void hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index,
+								 const HnswMetaPageData *meta);
+extern void hnsw_write_quant(Relation index, const HnswQuant *qz,
+							 float4 errMax, bool building);
+extern void hnsw_raise_err_max(Relation index, float4 err, bool building);
 extern void hnsw_init_page(Page page, uint16 flags);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
 extern void hnsw_fill_meta_page(Page page, int m, int efConstruction);
@@ -310,8 +362,9 @@ extern bool hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev,
 						   uint64 newid, const float4 *newvec,
 						   const uint64 *newlinks, int nnewlinks, bool force,
 						   bool building);
-extern bool hnsw_read_element(Relation index, uint64 id, int lev, int m,
-							  float4 *vec, ItemPointerData *list, bool *deleted);
+extern bool hnsw_read_element(Relation index, const HnswQuant *qz, uint64 id,
+							  int lev, int m, float4 *vec,
+							  ItemPointerData *list, bool *deleted);
 extern bool hnsw_write_neighbor_list(Relation index, uint64 id, int lev, int m,
 									 ItemPointerData *oldlist,
 									 ItemPointerData *newlist, bool building);

@@ -37,10 +37,10 @@
  */
 #define HNSW_KEEP_NEAREST	2
 
-/* Build the element tuple for vec with the chosen neighbours. */
+/* Build the element tuple of a code with the chosen neighbours. */
 static HnswElementTuple
-form_element(const float4 *vec, ItemPointer heaptid, int m, int level,
-			 uint64 **nbrs, int *nnbrs, Size *size)
+form_element(const uint8 *code, float4 err, ItemPointer heaptid, int m,
+			 int level, uint64 **nbrs, int *nnbrs, Size *size)
 {
 	HnswElementTuple tup;
 
@@ -49,7 +49,8 @@ form_element(const float4 *vec, ItemPointer heaptid, int m, int level,
 	tup->level = level;
 	tup->deleted = 0;
 	tup->heaptid = *heaptid;
-	memcpy(tup->vec, vec, sizeof(float4) * FI_DIM);
+	tup->err = err;
+	memcpy(tup->code, code, FI_DIM);
 	for (int i = 0; i < HnswTotalSlots(m, level); i++)
 		ItemPointerSetInvalid(&tup->neighbors[i]);
 	for (int lev = 0; lev <= level; lev++)
@@ -317,10 +318,10 @@ hnsw_write_neighbor_list(Relation index, uint64 id, int lev, int m,
 	return ok;
 }
 
-/* Copy the vector, level and level-lev list of element id; false if gone. */
+/* Copy the decoded vector and level-lev list of element id; false if gone. */
 bool
-hnsw_read_element(Relation index, uint64 id, int lev, int m, float4 *vec,
-				  ItemPointerData *list, bool *deleted)
+hnsw_read_element(Relation index, const HnswQuant *qz, uint64 id, int lev,
+				  int m, float4 *vec, ItemPointerData *list, bool *deleted)
 {
 	Buffer		buf = ReadBuffer(index, HnswIdBlock(id));
 	Page		page;
@@ -334,7 +335,7 @@ hnsw_read_element(Relation index, uint64 id, int lev, int m, float4 *vec,
 		tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
 		if (tup->level >= lev)
 		{
-			memcpy(vec, tup->vec, sizeof(float4) * FI_DIM);
+			hnsw_quant_decode(qz, tup->code, vec);
 			memcpy(list, &tup->neighbors[HnswLevelStart(m, lev)],
 				   sizeof(ItemPointerData) * HnswLevelSlots(m, lev));
 			*deleted = tup->deleted != 0;
@@ -384,6 +385,7 @@ list_contains(const ItemPointerData *list, int slots, uint64 id)
 /*
  * Add the reverse link nb -> new element on level lev, or with force, put
  * it in place of nb's most redundant neighbour.  True if the link is there.
+ * g is the HnswDiskGraph of index.
  */
 bool
 hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
@@ -401,7 +403,8 @@ hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
 	{
 		bool		deleted;
 
-		if (!hnsw_read_element(index, nb, lev, m, nbvec, list, &deleted) || deleted)
+		if (!hnsw_read_element(index, &((HnswDiskGraph *) g)->quant, nb, lev, m,
+							   nbvec, list, &deleted) || deleted)
 			break;
 		if (list_contains(list, slots, newid))
 		{
@@ -449,10 +452,13 @@ hnsw_link_back(HnswGraph *g, Relation index, uint64 nb, int lev, uint64 newid,
  * once the graph no longer fits in memory).  u draws the level.
  */
 void
-hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
+hnsw_insert_on_disk(Relation index, const float4 *exact, ItemPointer heaptid,
 					int efConstruction, double u, bool building)
 {
 	HnswDiskGraph dg;
+	uint8		code[FI_DIM];
+	float4		err;
+	float4		vec[FI_DIM];
 	HnswMetaPageData meta;
 	int			m;
 	int			level;
@@ -469,7 +475,13 @@ hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
 	hnsw_read_meta(index, &meta);
 	m = meta.m;					/* the layout's m, whatever reloptions say now */
 	level = hnsw_random_level(m, hnsw_max_level(m), u);
-	hnsw_disk_graph_init(&dg, index, m);
+	hnsw_disk_graph_init(&dg, index, &meta);
+	/*
+	 * The graph sees the new element as its code, like every other element:
+	 * then copies of one vector are at distance 0 from each other.
+	 */
+	hnsw_quant_encode(&dg.quant, exact, code, &err);
+	hnsw_quant_decode(&dg.quant, code, vec);
 	/* while the graph is flat, any element may become the entry point */
 	if (meta.entryLevel <= 0 || level > meta.entryLevel)
 	{
@@ -530,7 +542,9 @@ hnsw_insert_on_disk(Relation index, const float4 *vec, ItemPointer heaptid,
 	}
 
 	newEntry = meta.entryLevel < 0 || level > meta.entryLevel;
-	tup = form_element(vec, heaptid, m, level, nbrs, nnbrs, &size);
+	tup = form_element(code, err, heaptid, m, level, nbrs, nnbrs, &size);
+	if (err > meta.errMax)
+		hnsw_raise_err_max(index, err, building);
 	newid = store_element(index, tup, size, building);
 	pfree(tup);
 

@@ -7,6 +7,7 @@
 
 #include "access/generic_xlog.h"
 #include "storage/bufmgr.h"
+#include "utils/builtins.h"
 #include "utils/rel.h"
 
 #include "hnsw.h"
@@ -39,22 +40,113 @@ disk_lock_element(Relation index, uint64 id, Buffer *buf)
 	return (HnswElementTuple) PageGetItem(page, itemid);
 }
 
-/* HnswGraph.distance on disk. */
-static bool
-disk_distance(HnswGraph *g, uint64 id, const float4 *q, float4 *dist,
-			  ItemPointer heaptid, bool *deleted)
+/* Order ord[0..n) by the block of cs[ord[i]].id (insertion sort: n <= 2m). */
+static void
+sort_by_block(const HnswCandidate *cs, int *ord, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			x = i;
+		int			j = i;
+
+		while (j > 0 && HnswIdBlock(cs[ord[j - 1]].id) > HnswIdBlock(cs[x].id))
+		{
+			ord[j] = ord[j - 1];
+			j--;
+		}
+		ord[j] = x;
+	}
+}
+
+/*
+ * Pin the blocks of cs[ord[0..n)] (sorted by block) into bufs, one pin per
+ * block (bidx[k]: the buffer of ord[k]), and prefetch each element's code.
+ * The walk is bound by memory latency: a search visits elements on random
+ * pages, and each visit misses the cache on its line pointer and tuple, so
+ * the misses of all neighbours of an element overlap here.  Without the
+ * lock the page may change under us; it is only read to prefetch, with its
+ * bounds checked.
+ */
+static int
+pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
+				 int n, Buffer *bufs, int *bidx)
+{
+	int			nbufs = 0;
+
+	for (int k = 0; k < n; k++)
+	{
+		BlockNumber blkno = HnswIdBlock(cs[ord[k]].id);
+
+		if (nbufs == 0 || BufferGetBlockNumber(bufs[nbufs - 1]) != blkno)
+			bufs[nbufs++] = ReadBuffer(dg->index, blkno);
+		bidx[k] = nbufs - 1;
+		__builtin_prefetch(PageGetItemId(BufferGetPage(bufs[nbufs - 1]),
+										 HnswIdOffset(cs[ord[k]].id)));
+	}
+	for (int k = 0; k < n; k++)
+	{
+		Page		page = BufferGetPage(bufs[bidx[k]]);
+		OffsetNumber offno = HnswIdOffset(cs[ord[k]].id);
+		unsigned	off;
+
+		if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+			continue;
+		off = ItemIdGetOffset(PageGetItemId(page, offno));
+		if (off + offsetof(HnswElementTupleData, neighbors) <= BLCKSZ)
+			for (unsigned b = 0; b < offsetof(HnswElementTupleData, neighbors); b += 64)
+				__builtin_prefetch((char *) page + off + b);
+	}
+	return nbufs;
+}
+
+/*
+ * HnswGraph.distances on disk: the code distance of each element, reading
+ * each block once (a person's photos, inserted together, share pages).
+ */
+static void
+disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
+			   bool *ok, bool *deleted)
 {
 	HnswDiskGraph *dg = (HnswDiskGraph *) g;
-	Buffer		buf;
-	HnswElementTuple tup = disk_lock_element(dg->index, id, &buf);
+	int			ord[2 * HNSW_MAX_M];
+	int			bidx[2 * HNSW_MAX_M];
+	Buffer		bufs[2 * HNSW_MAX_M];
+	int			locked = -1;
 
-	if (tup == NULL)
-		return false;
-	*dist = fi_distance_sq(q, tup->vec);
-	*heaptid = tup->heaptid;
-	*deleted = tup->deleted != 0;
-	UnlockReleaseBuffer(buf);
-	return true;
+	Assert(n <= 2 * HNSW_MAX_M);
+	sort_by_block(cs, ord, n);
+	(void) pin_and_prefetch(dg, cs, ord, n, bufs, bidx);
+	for (int k = 0; k < n; k++)
+	{
+		HnswCandidate *c = &cs[ord[k]];
+		OffsetNumber offno = HnswIdOffset(c->id);
+		Page		page;
+		ItemId		itemid;
+		HnswElementTuple tup;
+
+		if (bidx[k] != locked)
+		{
+			if (locked >= 0)
+				UnlockReleaseBuffer(bufs[locked]);
+			locked = bidx[k];
+			LockBuffer(bufs[locked], BUFFER_LOCK_SHARE);
+		}
+		page = BufferGetPage(bufs[locked]);
+		ok[ord[k]] = false;
+		if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+			continue;
+		itemid = PageGetItemId(page, offno);
+		if (!ItemIdIsUsed(itemid))
+			continue;
+		tup = (HnswElementTuple) PageGetItem(page, itemid);
+		c->dist = hnsw_quant_distance(&dg->quant, q, tup->code);
+		c->err = tup->err;
+		c->heaptid = tup->heaptid;
+		deleted[ord[k]] = tup->deleted != 0;
+		ok[ord[k]] = true;
+	}
+	if (locked >= 0)
+		UnlockReleaseBuffer(bufs[locked]);
 }
 
 /* HnswGraph.neighbors on disk. */
@@ -85,7 +177,7 @@ disk_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out)
 	return n;
 }
 
-/* HnswGraph.vector on disk. */
+/* HnswGraph.vector on disk: the decoded code. */
 static bool
 disk_vector(HnswGraph *g, uint64 id, float4 *out)
 {
@@ -95,21 +187,24 @@ disk_vector(HnswGraph *g, uint64 id, float4 *out)
 
 	if (tup == NULL)
 		return false;
-	memcpy(out, tup->vec, sizeof(float4) * FI_DIM);
+	hnsw_quant_decode(&dg->quant, tup->code, out);
 	UnlockReleaseBuffer(buf);
 	return true;
 }
 
-/* Set up the graph view of an index. */
+/* Set up the graph view of an index from a copy of its metapage. */
 void
-hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index, int m)
+hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index,
+					 const HnswMetaPageData *meta)
 {
-	dg->g.m = m;
+	dg->g.m = meta->m;
 	dg->g.epochs = NULL;
-	dg->g.distance = disk_distance;
+	dg->g.distances = disk_distances;
 	dg->g.neighbors = disk_neighbors;
 	dg->g.vector = disk_vector;
 	dg->index = index;
+	dg->quant = meta->quant;
+	dg->errMax = meta->errMax;
 }
 
 /* ---------------------------------------------------------------------
@@ -172,11 +267,12 @@ hnsw_read_meta(Relation index, HnswMetaPageData *meta)
 						RelationGetRelationName(index))));
 	if (meta->version != HNSW_VERSION)
 		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("faceid_hnsw index \"%s\" has version %u, expected %d",
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("faceid_hnsw index \"%s\" has on-disk format %u, this version of faceid reads format %d",
 						RelationGetRelationName(index), meta->version,
 						HNSW_VERSION),
-				 errhint("REINDEX the index.")));
+				 errhint("REINDEX INDEX %s",
+						 quote_identifier(RelationGetRelationName(index)))));
 }
 
 /* Format page as the metapage of an empty graph. */
@@ -195,6 +291,8 @@ hnsw_fill_meta_page(Page page, int m, int efConstruction)
 	meta->unused = 0;
 	ItemPointerSetInvalid(&meta->entry);
 	meta->insertPage = InvalidBlockNumber;
+	meta->errMax = 0;
+	hnsw_quant_default(&meta->quant);
 	((PageHeader) page)->pd_lower =
 		((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
@@ -213,6 +311,44 @@ hnsw_write_meta_page(Relation index, int m, int efConstruction, bool building)
 	page = hnsw_page_begin(index, buf, building, true, &state);
 	hnsw_fill_meta_page(page, m, efConstruction);
 	hnsw_page_finish(buf, building, state);
+	UnlockReleaseBuffer(buf);
+}
+
+/* Set the quantiser and the largest error of the elements written with it. */
+void
+hnsw_write_quant(Relation index, const HnswQuant *qz, float4 errMax,
+				 bool building)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	Page		page;
+	GenericXLogState *state;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = hnsw_page_begin(index, buf, building, false, &state);
+	HnswPageGetMeta(page)->quant = *qz;
+	HnswPageGetMeta(page)->errMax = errMax;
+	hnsw_page_finish(buf, building, state);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Make the metapage's errMax at least err; an insert calls this before it
+ * stores its element, so no element on disk has an err above errMax.
+ */
+void
+hnsw_raise_err_max(Relation index, float4 err, bool building)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	GenericXLogState *state;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (HnswPageGetMeta(BufferGetPage(buf))->errMax < err)
+	{
+		Page		page = hnsw_page_begin(index, buf, building, false, &state);
+
+		HnswPageGetMeta(page)->errMax = err;
+		hnsw_page_finish(buf, building, state);
+	}
 	UnlockReleaseBuffer(buf);
 }
 

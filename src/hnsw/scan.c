@@ -3,14 +3,21 @@
  *	  faceid_hnsw: ORDER BY col <-> query scans.
  *
  * The first call searches the upper levels from the entry point with
- * ef = faceid.ef_search candidates, then level 0 from all of level 1's
+ * ef candidates (faceid.ef_search, more on a graph of over 250k elements:
+ * hnsw_search_width), then level 0 from all of level 1's
  * results (and the entry point), and returns the ef_search nearest rows
  * nearest first.  With faceid.iterative_scan on, an exhausted batch resumes the same
  * search (visited set and unexpanded candidates kept) for the next ef_search
  * nearest not yet returned, so a filtered ORDER BY ... LIMIT k keeps going
- * until k rows qualify or the graph is exhausted.  Every batch is returned
- * in distance order; a later find nearer than a row already returned is
- * skipped, so the output is always in order.
+ * until k rows qualify or the graph is exhausted.
+ *
+ * The graph is walked on codes (quant.c), so each row comes with a lower
+ * bound of its exact distance, and xs_recheckorderby: the executor computes
+ * the exact <-> from the heap tuple and holds rows back until no later row
+ * can be nearer (its reorder queue), so the rows come out with exact
+ * distances in exact order.  Every batch is returned in lower-bound order;
+ * a later find whose bound is below one already returned is skipped, so
+ * the bounds never decrease.
  */
 #include "postgres.h"
 
@@ -38,10 +45,10 @@ typedef struct HnswScanOpaqueData
 	HnswCandidate *batch;		/* current batch, ascending */
 	int			nbatch;
 	int			next;
-	int			ef;				/* faceid.ef_search when the scan started */
+	int			ef;				/* the width (hnsw_search_width) at the start */
 	bool		iterative;		/* faceid.iterative_scan then */
 	int			batches;		/* batches computed so far */
-	float4		lastDist;		/* distance of the last row returned */
+	double		lastBound;		/* lower bound of the last row returned */
 	bool		returnedAny;	/* has any row been returned */
 } HnswScanOpaqueData;
 
@@ -109,8 +116,10 @@ scan_start(IndexScanDesc scan)
 		so->done = true;
 		return;
 	}
-	hnsw_disk_graph_init(&so->dg, scan->indexRelation, meta.m);
-	so->ef = hnsw_ef_search;
+	hnsw_disk_graph_init(&so->dg, scan->indexRelation, &meta);
+	/* the index's reltuples: set by CREATE INDEX, VACUUM and ANALYZE */
+	so->ef = hnsw_search_width(hnsw_ef_search,
+							   scan->indexRelation->rd_rel->reltuples);
 	so->iterative = hnsw_iterative_scan;
 	hnsw_search_init(&so->search, &so->dg.g, so->query.x, 0, so->iterative);
 	entry = HnswTidToId(&meta.entry);
@@ -140,6 +149,33 @@ scan_start(IndexScanDesc scan)
 	so->batch = palloc(sizeof(HnswCandidate) * (so->ef + 1));
 }
 
+/* Order candidates by lower bound (dist holds it), then by id. */
+static int
+cmp_bound(const void *a, const void *b)
+{
+	const HnswCandidate *x = (const HnswCandidate *) a;
+	const HnswCandidate *y = (const HnswCandidate *) b;
+
+	if (x->dist != y->dist)
+		return x->dist < y->dist ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
+}
+
+/*
+ * Replace the batch's squared code distances by lower bounds, ascending.
+ * With the index's errMax they keep the code distances' order; an element
+ * inserted since the scan began may have a larger err (and a lower bound).
+ */
+static void
+batch_to_bounds(HnswScanOpaque so)
+{
+	for (int i = 0; i < so->nbatch; i++)
+		so->batch[i].dist = (float4) hnsw_quant_lower_bound(so->batch[i].dist,
+															so->batch[i].err,
+															so->dg.errMax);
+	qsort(so->batch, so->nbatch, sizeof(HnswCandidate), cmp_bound);
+}
+
 /* Compute the next batch; false when the graph has no more. */
 static bool
 scan_next_batch(HnswScanOpaque so)
@@ -150,6 +186,7 @@ scan_next_batch(HnswScanOpaque so)
 		hnsw_search_refill(&so->search, so->ef);
 	hnsw_search_run(&so->search, so->ef);
 	so->nbatch = hnsw_search_take_results(&so->search, so->batch);
+	batch_to_bounds(so);
 	so->next = 0;
 	so->batches++;
 	return so->nbatch > 0;
@@ -197,15 +234,25 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		}
 		c = &so->batch[so->next++];
 		/* a resumed batch may find rows nearer than one already returned */
-		if (so->returnedAny && c->dist < so->lastDist)
+		if (so->returnedAny && c->dist < so->lastBound)
 			continue;
-		so->lastDist = c->dist;
+		so->lastBound = c->dist;
 		so->returnedAny = true;
 		scan->xs_heaptid = c->heaptid;
 		scan->xs_recheck = false;
-		scan->xs_recheckorderby = false;
-		scan->xs_orderbyvals[0] = Float8GetDatum(sqrt((double) c->dist));
-		scan->xs_orderbynulls[0] = (scan->orderByData[0].sk_flags & SK_ISNULL) != 0;
+		if (scan->orderByData[0].sk_flags & SK_ISNULL)
+		{
+			/* a NULL query: any order will do, nothing to re-rank */
+			scan->xs_recheckorderby = false;
+			scan->xs_orderbyvals[0] = (Datum) 0;
+			scan->xs_orderbynulls[0] = true;
+		}
+		else
+		{
+			scan->xs_recheckorderby = true;
+			scan->xs_orderbyvals[0] = Float8GetDatum((double) c->dist);
+			scan->xs_orderbynulls[0] = false;
+		}
 		found = true;
 		break;
 	}

@@ -149,6 +149,9 @@ hnsw_search_init(HnswSearch *s, HnswGraph *g, const float4 *q, int level,
 	else
 		s->pending.items = NULL;
 	s->nbuf = palloc(sizeof(uint64) * 2 * g->m);
+	s->cbuf = palloc(sizeof(HnswCandidate) * 2 * g->m);
+	s->okbuf = palloc(sizeof(bool) * 2 * g->m);
+	s->delbuf = palloc(sizeof(bool) * 2 * g->m);
 	s->visitedCount = 0;
 }
 
@@ -163,11 +166,14 @@ hnsw_search_free(HnswSearch *s)
 	if (s->pending.items)
 		pfree(s->pending.items);
 	pfree(s->nbuf);
+	pfree(s->cbuf);
+	pfree(s->okbuf);
+	pfree(s->delbuf);
 }
 
-/* Mark id visited and compute its distance; false if seen or unreadable. */
+/* Mark id visited; false if it was already. */
 static bool
-search_visit(HnswSearch *s, uint64 id, HnswCandidate *c, bool *deleted)
+search_mark(HnswSearch *s, uint64 id)
 {
 	bool		found;
 
@@ -176,41 +182,50 @@ search_visit(HnswSearch *s, uint64 id, HnswCandidate *c, bool *deleted)
 		if (s->g->epochs[id] == s->g->epoch)
 			return false;
 		s->g->epochs[id] = s->g->epoch;
+		return true;
 	}
-	else
+	tidhash_insert(s->visited, id, &found);
+	return !found;
+}
+
+/*
+ * Distances of the n candidates in s->cbuf (marked visited); okbuf[i] false
+ * for an unreadable one.
+ */
+static void
+search_distances(HnswSearch *s, int n)
+{
+	s->g->distances(s->g, s->q, s->cbuf, n, s->okbuf, s->delbuf);
+	for (int i = 0; i < n; i++)
 	{
-		tidhash_insert(s->visited, id, &found);
-		if (found)
-			return false;
+		if (!s->okbuf[i])
+			continue;
+		/*
+		 * Above level 0, deleted elements stay in the graph as routing nodes
+		 * (VACUUM repairs level 0 only) and are results like any other: they
+		 * only seed the level below, and level 0 never returns them.  A
+		 * cluster whose only member above level 0 was deleted is still found
+		 * through it.
+		 */
+		if (s->level > 0)
+			s->delbuf[i] = false;
+		s->visitedCount++;
 	}
-	c->id = id;
-	if (!s->g->distance(s->g, id, s->q, &c->dist, &c->heaptid, deleted))
-		return false;
-	/*
-	 * Above level 0, deleted elements stay in the graph as routing nodes
-	 * (VACUUM repairs level 0 only) and are results like any other: they
-	 * only seed the level below, and level 0 never returns them.  A
-	 * cluster whose only member above level 0 was deleted is still found
-	 * through it.
-	 */
-	if (s->level > 0)
-		*deleted = false;
-	s->visitedCount++;
-	return true;
 }
 
 /* Seed the search with an entry point. */
 void
 hnsw_search_add_entry(HnswSearch *s, uint64 id)
 {
-	HnswCandidate c;
-	bool		deleted;
-
-	if (!search_visit(s, id, &c, &deleted))
+	if (!search_mark(s, id))
 		return;
-	hnsw_heap_push(&s->cand, &c);
-	if (!deleted)
-		hnsw_heap_push(&s->result, &c);
+	s->cbuf[0].id = id;
+	search_distances(s, 1);
+	if (!s->okbuf[0])
+		return;
+	hnsw_heap_push(&s->cand, &s->cbuf[0]);
+	if (!s->delbuf[0])
+		hnsw_heap_push(&s->result, &s->cbuf[0]);
 }
 
 /* Shrink W to ef, keeping what falls out when the search is resumable. */
@@ -237,6 +252,7 @@ hnsw_search_run(HnswSearch *s, int ef)
 	{
 		HnswCandidate c = *hnsw_heap_top(&s->cand);
 		int			n;
+		int			nnew;
 
 		if (s->result.count >= ef && c.dist > hnsw_heap_top(&s->result)->dist)
 			break;
@@ -244,13 +260,18 @@ hnsw_search_run(HnswSearch *s, int ef)
 		CHECK_FOR_INTERRUPTS();
 
 		n = g->neighbors(g, c.id, s->level, s->nbuf);
+		nnew = 0;
 		for (int i = 0; i < n; i++)
+			if (search_mark(s, s->nbuf[i]))
+				s->cbuf[nnew++].id = s->nbuf[i];
+		search_distances(s, nnew);
+		for (int i = 0; i < nnew; i++)
 		{
-			HnswCandidate e;
-			bool		deleted;
+			HnswCandidate e = s->cbuf[i];
+			bool		deleted = s->delbuf[i];
 			bool		closer;
 
-			if (!search_visit(s, s->nbuf[i], &e, &deleted))
+			if (!s->okbuf[i])
 				continue;
 			closer = s->result.count < ef ||
 				e.dist < hnsw_heap_top(&s->result)->dist;

@@ -14,7 +14,9 @@
  *	 2b. make every live element reachable on level 0 from the entry point
  *		again (an element whose in-links all came from dead ones gets a forced
  *		link from its nearest reachable element), when the level-0 graph fits
- *		in maintenance_work_mem;
+ *		in maintenance_work_mem.  A forced link can push another member out
+ *		of the linking element's list, so this runs in rounds, each one
+ *		recomputing reachability from lists read again after every link;
  *	 3. mark the dead elements deleted (heap TID cleared).  They stay as
  *		tombstones: a search may still walk through them, never return them.
  * Only MVCC scans are allowed, so a scan that read a heap TID before pass 3
@@ -33,6 +35,8 @@
 #include "hnsw.h"
 
 #define HNSW_REPAIR_RETRIES 4
+/* Most relinking rounds of pass 2b (each recomputes reachability). */
+#define HNSW_RELINK_ROUNDS 4
 
 typedef struct HnswVacuumState
 {
@@ -50,6 +54,17 @@ typedef struct HnswVacuumState
 	IndexBulkDeleteCallback callback;	/* pass 1: is a heap TID dead? */
 	void	   *callback_state;
 } HnswVacuumState;
+
+/* The level-0 graph in memory, for the reachability check of pass 2b. */
+typedef struct HnswLevel0
+{
+	int64		n;				/* elements, live or not */
+	int			slots;			/* level-0 slots of a list */
+	uint64	   *ids;			/* element ids, ascending */
+	int32	   *adj;			/* n x slots positions of neighbours, or -1 */
+	uint8	   *deg;			/* valid entries of each row */
+	bool	   *live;
+} HnswLevel0;
 
 /* Pin and share-lock block blkno of the index for VACUUM; returns its page. */
 static Page
@@ -231,7 +246,7 @@ repair_element(HnswVacuumState *vs, uint64 id, int level)
 		{
 			bool		deleted;
 
-			if (!hnsw_read_element(vs->index, id, lev, m, vec, list, &deleted) ||
+			if (!hnsw_read_element(vs->index, &vs->dg.quant, id, lev, m, vec, list, &deleted) ||
 				deleted || !list_has_dead(vs, list, slots))
 				break;
 			compute_repaired_list(vs, id, vec, lev, list, newlist);
@@ -338,30 +353,22 @@ reach_from(int64 start, const int32 *adj, const uint8 *deg, int slots,
 	return tail;
 }
 
-/* Pass 2b: link every live element unreachable on level 0 from the entry. */
-static void
-connect_islands(HnswVacuumState *vs)
+/*
+ * Load the level-0 lists of the index into l0 (ids ascend in block/offset
+ * order); false when they would not fit in maintenance_work_mem.
+ */
+static bool
+load_level0(HnswVacuumState *vs, HnswLevel0 *l0)
 {
 	Relation	index = vs->index;
 	int			slots = 2 * vs->m;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	int64		cap;
 	int64		n = 0;
-	int64		nlive = 0;
-	int64		nreached;
-	int64		fixed = 0;
-	uint64	   *ids;
 	uint64	   *raw;
-	int32	   *adj;
-	uint8	   *deg;
-	bool	   *live;
-	bool	   *reached;
-	int64	   *queue;
-	HnswMetaPageData meta;
-	HnswCandidate *found;
 
 	if (nblocks <= HNSW_METAPAGE_BLKNO + 1)
-		return;
+		return false;
 	/* a page holds at most this many elements */
 	cap = (int64) (nblocks - 1) *
 		((BLCKSZ - SizeOfPageHeaderData) /
@@ -370,14 +377,14 @@ connect_islands(HnswVacuumState *vs)
 		(double) maintenance_work_mem * 1024)
 	{
 		elog(DEBUG1, "faceid_hnsw vacuum: level 0 too large for the reachability check");
-		return;
+		return false;
 	}
-	ids = palloc(sizeof(uint64) * cap);
+	l0->slots = slots;
+	l0->ids = palloc(sizeof(uint64) * cap);
 	raw = palloc(sizeof(uint64) * slots * cap);
-	deg = palloc0(sizeof(uint8) * cap);
-	live = palloc0(sizeof(bool) * cap);
+	l0->deg = palloc0(sizeof(uint8) * cap);
+	l0->live = palloc0(sizeof(bool) * cap);
 
-	/* load the level-0 lists; ids ascend in block/offset order */
 	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buf;
@@ -389,73 +396,158 @@ connect_islands(HnswVacuumState *vs)
 		{
 			HnswElementTuple tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, off));
 
-			ids[n] = ((uint64) blkno << 16) | off;
-			live[n] = !tup->deleted && !hnsw_idset_contains(vs->dead, ids[n]);
-			nlive += live[n];
+			l0->ids[n] = ((uint64) blkno << 16) | off;
+			l0->live[n] = !tup->deleted && !hnsw_idset_contains(vs->dead, l0->ids[n]);
 			for (int i = 0; i < slots; i++)
 				if (ItemPointerIsValid(&tup->neighbors[i]))
-					raw[n * slots + deg[n]++] = HnswTidToId(&tup->neighbors[i]);
+					raw[n * slots + l0->deg[n]++] = HnswTidToId(&tup->neighbors[i]);
 			n++;
 		}
 		UnlockReleaseBuffer(buf);
 	}
+	l0->n = n;
 
 	/* resolve neighbour ids to positions */
-	adj = palloc(sizeof(int32) * slots * Max(n, 1));
+	l0->adj = palloc(sizeof(int32) * slots * Max(n, 1));
 	for (int64 x = 0; x < n; x++)
-		for (int i = 0; i < deg[x]; i++)
-			adj[x * slots + i] = (int32) find_id(ids, n, raw[x * slots + i]);
+		for (int i = 0; i < l0->deg[x]; i++)
+			l0->adj[x * slots + i] = (int32) find_id(l0->ids, n, raw[x * slots + i]);
 	pfree(raw);
+	return true;
+}
 
-	reached = palloc0(sizeof(bool) * Max(n, 1));
-	queue = palloc(sizeof(int64) * Max(n, 1));
-	hnsw_read_meta(index, &meta);
-	if (meta.entryLevel < 0)
-		goto done;
-	nreached = reach_from(find_id(ids, n, HnswTidToId(&meta.entry)), adj, deg,
-						  slots, reached, queue);
-	found = palloc(sizeof(HnswCandidate) * (meta.efConstruction + 1));
-	for (int64 x = 0; x < n && nreached < n; x++)
+/* Read the level-0 list of the element at position pos again from disk. */
+static void
+reload_list(HnswVacuumState *vs, HnswLevel0 *l0, int64 pos, uint64 *nbuf)
+{
+	int			nn = vs->dg.g.neighbors(&vs->dg.g, l0->ids[pos], 0, nbuf);
+
+	l0->deg[pos] = (uint8) nn;
+	for (int i = 0; i < nn; i++)
+		l0->adj[pos * l0->slots + i] = (int32) find_id(l0->ids, l0->n, nbuf[i]);
+}
+
+/* Mark what the entry point reaches on level 0; returns the live unreached. */
+static int64
+count_unreached(HnswLevel0 *l0, int64 entry, bool *reached, int64 *queue)
+{
+	int64		unreached = 0;
+
+	memset(reached, 0, sizeof(bool) * Max(l0->n, 1));
+	reach_from(entry, l0->adj, l0->deg, l0->slots, reached, queue);
+	for (int64 x = 0; x < l0->n; x++)
+		unreached += (l0->live[x] && !reached[x]);
+	return unreached;
+}
+
+/*
+ * One relinking round: give every live element not in reached[] a forced
+ * link from its nearest reached element (found by a search), or from the
+ * entry point.  The linking element's list is read again afterwards: the
+ * link may have replaced a member, whose last in-link that may have been
+ * (often one this pass linked just before), so reached[] can now claim
+ * elements that are not; the next round recomputes it.  Returns how many
+ * elements were linked.
+ */
+static int64
+relink_round(HnswVacuumState *vs, HnswLevel0 *l0, const HnswMetaPageData *meta,
+			 int64 entry, bool *reached, int64 *queue, HnswCandidate *found)
+{
+	uint64	   *nbuf = palloc(sizeof(uint64) * l0->slots);
+	uint64	   *xlinks = palloc(sizeof(uint64) * l0->slots);
+	int64		fixed = 0;
+
+	for (int64 x = 0; x < l0->n; x++)
 	{
 		float4		vec[FI_DIM];
 		uint64		ep;
 		int			nf;
 		int64		r = -1;
+		int			nx;
 
-		if (reached[x] || !live[x])
+		if (reached[x] || !l0->live[x])
 			continue;
 		CHECK_FOR_INTERRUPTS();
-		if (!vs->dg.g.vector(&vs->dg.g, ids[x], vec))
+		if (!vs->dg.g.vector(&vs->dg.g, l0->ids[x], vec))
 			continue;
-		ep = hnsw_descend(&vs->dg.g, vec, HnswTidToId(&meta.entry), meta.entryLevel, 0);
-		nf = hnsw_search_level(&vs->dg.g, vec, &ep, 1, 0, meta.efConstruction, found);
+		ep = hnsw_descend(&vs->dg.g, vec, HnswTidToId(&meta->entry), meta->entryLevel, 0);
+		nf = hnsw_search_level(&vs->dg.g, vec, &ep, 1, 0, meta->efConstruction, found);
 		for (int j = 0; j < nf && r < 0; j++)
 		{
-			int64		pos = find_id(ids, n, found[j].id);
+			int64		pos = find_id(l0->ids, l0->n, found[j].id);
 
-			if (pos >= 0 && reached[pos] && pos != x)
+			if (pos >= 0 && reached[pos] && l0->live[pos] && pos != x)
 				r = pos;
 		}
 		if (r < 0)
-			r = find_id(ids, n, HnswTidToId(&meta.entry));
+			r = entry;
 		if (r < 0 || r == x)
 			continue;
-		if (hnsw_link_back(&vs->dg.g, index, ids[r], 0, ids[x], vec, NULL, 0, true, false))
+		/* what x links to stays reachable through x: r drops one of those */
+		nx = vs->dg.g.neighbors(&vs->dg.g, l0->ids[x], 0, xlinks);
+		if (hnsw_link_back(&vs->dg.g, vs->index, l0->ids[r], 0, l0->ids[x], vec,
+						   xlinks, nx, true, false))
 		{
 			fixed++;
-			nreached += reach_from(x, adj, deg, slots, reached, queue);
+			reload_list(vs, l0, r, nbuf);
+			reach_from(x, l0->adj, l0->deg, l0->slots, reached, queue);
 		}
 	}
-	if (fixed > 0)
-		elog(DEBUG1, "faceid_hnsw vacuum: linked " INT64_FORMAT " unreachable elements of " INT64_FORMAT,
-			 fixed, nlive);
-done:
-	pfree(ids);
-	pfree(adj);
-	pfree(deg);
-	pfree(live);
-	pfree(reached);
-	pfree(queue);
+	pfree(nbuf);
+	pfree(xlinks);
+	return fixed;
+}
+
+/*
+ * Pass 2b: link every live element unreachable on level 0 from the entry,
+ * in rounds until the reachability computed afresh finds none.
+ */
+static void
+connect_islands(HnswVacuumState *vs)
+{
+	HnswLevel0 l0;
+	HnswMetaPageData meta;
+	HnswCandidate *found;
+	bool	   *reached;
+	int64	   *queue;
+	int64		entry;
+	int64		unreached = 0;
+	int64		fixed = 0;
+	int			round;
+
+	memset(&l0, 0, sizeof(l0));
+	if (!load_level0(vs, &l0))
+		return;
+	hnsw_read_meta(vs->index, &meta);
+	entry = meta.entryLevel >= 0 ? find_id(l0.ids, l0.n, HnswTidToId(&meta.entry)) : -1;
+	if (entry >= 0)
+	{
+		reached = palloc(sizeof(bool) * l0.n);
+		queue = palloc(sizeof(int64) * l0.n);
+		found = palloc(sizeof(HnswCandidate) * (meta.efConstruction + 1));
+		for (round = 0; round <= HNSW_RELINK_ROUNDS; round++)
+		{
+			int64		linked;
+
+			unreached = count_unreached(&l0, entry, reached, queue);
+			if (unreached == 0 || round == HNSW_RELINK_ROUNDS)
+				break;
+			linked = relink_round(vs, &l0, &meta, entry, reached, queue, found);
+			fixed += linked;
+			if (linked == 0)
+				break;			/* nothing more this pass can do */
+		}
+		if (fixed > 0 || unreached > 0)
+			elog(DEBUG1, "faceid_hnsw vacuum: linked " INT64_FORMAT " unreachable elements in %d rounds, " INT64_FORMAT " left unreachable",
+				 fixed, round, unreached);
+		pfree(reached);
+		pfree(queue);
+		pfree(found);
+	}
+	pfree(l0.ids);
+	pfree(l0.adj);
+	pfree(l0.deg);
+	pfree(l0.live);
 }
 
 /* Pass 3: mark the newly dead elements deleted, one WAL record a page. */
@@ -515,7 +607,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vs.index = info->index;
 	vs.strategy = info->strategy;
 	vs.m = meta.m;
-	hnsw_disk_graph_init(&vs.dg, info->index, meta.m);
+	hnsw_disk_graph_init(&vs.dg, info->index, &meta);
 	vs.dead = hnsw_idset_create();
 	vs.capToMark = 1024;
 	vs.toMark = palloc(sizeof(uint64) * vs.capToMark);
@@ -540,6 +632,37 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	return stats;
 }
 
+/*
+ * Pass 2b alone, for a VACUUM that did not call ambulkdelete: PostgreSQL
+ * skips index vacuuming when few heap pages have dead items (its bypass
+ * optimisation) or none died.  Elements left unreachable meanwhile (by a
+ * crash between a repair and its relinking, or by concurrent inserts that
+ * gave away their last in-links) would otherwise wait for a VACUUM that
+ * removes enough rows; cleanup reads every page anyway.
+ */
+static void
+relink_without_deletes(IndexVacuumInfo *info)
+{
+	HnswVacuumState vs;
+	HnswMetaPageData meta;
+	MemoryContext ctx;
+	MemoryContext old;
+
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "faceid_hnsw vacuum cleanup",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	hnsw_read_meta(info->index, &meta);
+	memset(&vs, 0, sizeof(vs));
+	vs.index = info->index;
+	vs.strategy = info->strategy;
+	vs.m = meta.m;
+	hnsw_disk_graph_init(&vs.dg, info->index, &meta);
+	vs.dead = hnsw_idset_create();	/* tombstones are known by their flag */
+	connect_islands(&vs);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+}
+
 /* hnswvacuumcleanup's visitor: count one live element. */
 static void
 count_live_element(HnswElementTuple tup, uint64 id, void *arg)
@@ -562,6 +685,7 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		return stats;
 
 	stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
+	relink_without_deletes(info);
 	nblocks = RelationGetNumberOfBlocks(info->index);
 	vacuum_scan_elements(info->index, info->strategy, count_live_element, stats);
 	stats->num_pages = nblocks;

@@ -8,6 +8,14 @@
 # default 2, plus the leader), the median of FACEID_BENCH_BUILD_RUNS builds
 # (default 1) each.
 # Data: ROWS/10 identities x 10 photos from test/bench/gen_faces.pl (seed 42).
+# Queries per second are wall time of one connection; the CPU time of that
+# backend per query (cpu ms/q, from /proc) is printed beside it, because on
+# a shared machine the wall time also measures the neighbours' load.
+# FACEID_BENCH_COMPARE_DESTDIR=/dir runs everything a second time, on the
+# same data, with the faceid installed there (e.g. the previous on-disk
+# format: git archive <commit> | tar -x -C /tmp/old && make install
+# DESTDIR=/tmp/old-dest); FACEID_BENCH_EFS sets the ef_search values
+# (default "10 20 40 80 160"; the default setting is always measured too).
 # Needs faceid installed (bash test/run_all.sh does it), or installed with
 # make install DESTDIR=/some/dir and FACEID_DESTDIR=/some/dir set (Debian's
 # extension_destdir, so a private build can be measured).  Runs on a
@@ -30,11 +38,14 @@ if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
 	chmod -R a+rX "$DATA"
 	export FACEID_IN_VENV=1 FACEID_BENCH_DATA="$DATA" FACEID_BENCH_WORKERS="$WORKERS" FACEID_BENCH_BUILD_RUNS="$RUNS"
 	status=0
-	pg_virtualenv -t -c "-p $PGPORT" -v 15 -o shared_buffers=1GB -o max_parallel_workers_per_gather=0 \
-		-o maintenance_work_mem=2GB -o work_mem=64MB -o jit=off \
-		-o max_worker_processes=8 -o max_parallel_workers=8 \
-		${FACEID_DESTDIR:+-o extension_destdir=$FACEID_DESTDIR} ${FACEID_BENCH_OPTS:-} \
-		bash "$0" "$ROWS" "$M" "$EFC" || status=$?
+	for destdir in "${FACEID_DESTDIR:-}" ${FACEID_BENCH_COMPARE_DESTDIR:+"$FACEID_BENCH_COMPARE_DESTDIR"}; do
+		echo "=== faceid from ${destdir:-the system-wide install}"
+		pg_virtualenv -t -c "-p $PGPORT" -v 15 -o shared_buffers=1GB -o max_parallel_workers_per_gather=0 \
+			-o maintenance_work_mem=2GB -o work_mem=64MB -o jit=off \
+			-o max_worker_processes=8 -o max_parallel_workers=8 \
+			${destdir:+-o extension_destdir=$destdir} ${FACEID_BENCH_OPTS:-} \
+			bash "$0" "$ROWS" "$M" "$EFC" || status=$?
+	done
 	rm -rf "$DATA"
 	exit $status
 fi
@@ -46,6 +57,18 @@ q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
 time_ms() {
 	local pre="$1" sql="$2"
 	q -c "$pre" -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
+}
+
+# CPU time (ms, user + system) the backend has used so far, from /proc.
+CPU_MS="(SELECT (split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint) * 1000.0 / $(getconf CLK_TCK)
+	FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') s)"
+
+# "wall_ms cpu_ms" of one statement, after optional SET statements.
+time_cpu_ms() {
+	local pre="$1" sql="$2"
+	q -c "$pre" -c "CREATE TEMP TABLE cpu0 AS SELECT $CPU_MS AS t" -c '\timing on' -c "$sql" \
+		-c '\timing off' -c "SELECT 'cpu ' || round($CPU_MS - t, 1) FROM cpu0" |
+		awk '/^Time: / && !w {w = $2} /^cpu / {c = $2} END {print w, c}'
 }
 
 q <<SQL
@@ -89,23 +112,26 @@ for set in known unknown; do
 done
 echo "exact top-1 identity, enrolled: $(q -c "SELECT round(avg((f.ident = q.ident)::int), 4) FROM truth_known t JOIN known q USING (qid) JOIN faces f ON f.id = t.ids[1]")"
 
-printf '%-10s %-10s %-12s %-12s %-12s %-12s\n' ef_search "top-1 id" "recall@10 k" "QPS k" "recall@10 u" "QPS u"
-for ef in ${FACEID_BENCH_EFS:-10 20 40 80 160}; do
+printf '%-10s %-10s %-12s %-12s %-12s %-12s %-12s %-12s\n' ef_search "top-1 id" "recall@10 k" "QPS k" "cpu ms/q k" "recall@10 u" "QPS u" "cpu ms/q u"
+for ef in ${FACEID_BENCH_EFS:-10 20 40 80 160} default; do
 	row="$ef"
+	pre="SET faceid.ef_search = $ef"
+	[ "$ef" = default ] && pre="RESET faceid.ef_search"
 	for set in known unknown; do
-		t=$(time_ms "SET faceid.ef_search = $ef" "CREATE TABLE res_$set AS SELECT q.qid, ARRAY(SELECT id FROM faces ORDER BY e <-> q.e LIMIT 10) AS ids FROM $set q")
+		read -r t cpu < <(time_cpu_ms "$pre" "CREATE TABLE res_$set AS SELECT q.qid, ARRAY(SELECT id FROM faces ORDER BY e <-> q.e LIMIT 10) AS ids FROM $set q")
 		n=$(q -c "SELECT count(*) FROM $set")
 		rec=$(q -c "SELECT round(avg(cardinality(ARRAY(SELECT unnest(r.ids) INTERSECT SELECT unnest(t.ids)))) / 10.0, 4) FROM res_$set r JOIN truth_$set t USING (qid)")
 		qps=$(awk -v t="$t" -v n="$n" 'BEGIN {printf "%.0f", n * 1000 / t}')
+		cpq=$(awk -v c="$cpu" -v n="$n" 'BEGIN {printf "%.2f", c / n}')
 		if [ "$set" = known ]; then
 			top1=$(q -c "SELECT round(avg((f.ident = q.ident)::int), 4) FROM res_known r JOIN known q USING (qid) JOIN faces f ON f.id = r.ids[1]")
-			row="$row $top1 $rec $qps"
+			row="$row $top1 $rec $qps $cpq"
 		else
-			row="$row $rec $qps"
+			row="$row $rec $qps $cpq"
 		fi
 		q -c "DROP TABLE res_$set"
 	done
-	printf '%-10s %-10s %-12s %-12s %-12s %-12s\n' $row
+	printf '%-10s %-10s %-12s %-12s %-12s %-12s %-12s %-12s\n' $row
 done
 # Inserts into the built graph, then DELETE + VACUUM.
 q -c "CREATE TABLE more AS SELECT id + $ROWS AS id, ident + $((ROWS / 10)) AS ident, e FROM faces WHERE id <= 5000"
