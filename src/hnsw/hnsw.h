@@ -383,5 +383,11 @@ extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info,
 											 void *callback_state);
 extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
+extern Page hnsw_vacuum_read_page(Relation index, BlockNumber blkno,
+								  BufferAccessStrategy strategy, Buffer *buf);
+
+/* vacuum_relink.c */
+extern void hnsw_vacuum_relink(Relation index, BufferAccessStrategy strategy,
+							   HnswDiskGraph *dg, HnswIdSet *dead);
 
 #endif							/* FACEID_HNSW_H */

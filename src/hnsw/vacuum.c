@@ -11,12 +11,9 @@
  *		is replaced by the live element of the highest level.  Above level
  *		0, dead elements stay linked as routing nodes: a cluster's only
  *		member there may be the one deleted (see search_visit);
- *	 2b. make every live element reachable on level 0 from the entry point
- *		again (an element whose in-links all came from dead ones gets a forced
- *		link from its nearest reachable element), when the level-0 graph fits
- *		in maintenance_work_mem.  A forced link can push another member out
- *		of the linking element's list, so this runs in rounds, each one
- *		recomputing reachability from lists read again after every link;
+ *	 2b. make every live element enterable again on level 0 when the
+ *		level-0 lists fit in maintenance_work_mem: from its own neighbourhood
+ *		and from the entry point (vacuum_relink.c);
  *	 3. mark the dead elements deleted (heap TID cleared).  They stay as
  *		tombstones: a search may still walk through them, never return them.
  * Only MVCC scans are allowed, so a scan that read a heap TID before pass 3
@@ -35,8 +32,6 @@
 #include "hnsw.h"
 
 #define HNSW_REPAIR_RETRIES 4
-/* Most relinking rounds of pass 2b (each recomputes reachability). */
-#define HNSW_RELINK_ROUNDS 4
 
 typedef struct HnswVacuumState
 {
@@ -55,20 +50,9 @@ typedef struct HnswVacuumState
 	void	   *callback_state;
 } HnswVacuumState;
 
-/* The level-0 graph in memory, for the reachability check of pass 2b. */
-typedef struct HnswLevel0
-{
-	int64		n;				/* elements, live or not */
-	int			slots;			/* level-0 slots of a list */
-	uint64	   *ids;			/* element ids, ascending */
-	int32	   *adj;			/* n x slots positions of neighbours, or -1 */
-	uint8	   *deg;			/* valid entries of each row */
-	bool	   *live;
-} HnswLevel0;
-
 /* Pin and share-lock block blkno of the index for VACUUM; returns its page. */
-static Page
-vacuum_read_page(Relation index, BlockNumber blkno, BufferAccessStrategy strategy,
+Page
+hnsw_vacuum_read_page(Relation index, BlockNumber blkno, BufferAccessStrategy strategy,
 				 Buffer *buf)
 {
 	vacuum_delay_point();
@@ -88,7 +72,7 @@ vacuum_scan_elements(Relation index, BufferAccessStrategy strategy,
 	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buf;
-		Page		page = vacuum_read_page(index, blkno, strategy, &buf);
+		Page		page = hnsw_vacuum_read_page(index, blkno, strategy, &buf);
 
 		for (OffsetNumber off = FirstOffsetNumber;
 			 off <= PageGetMaxOffsetNumber(page); off++)
@@ -273,7 +257,7 @@ repair_graph(HnswVacuumState *vs, MemoryContext tmpCtx)
 		Page		page;
 		int			ntodo = 0;
 
-		page = vacuum_read_page(vs->index, blkno, vs->strategy, &buf);
+		page = hnsw_vacuum_read_page(vs->index, blkno, vs->strategy, &buf);
 		for (OffsetNumber off = FirstOffsetNumber;
 			 off <= PageGetMaxOffsetNumber(page); off++)
 		{
@@ -300,254 +284,6 @@ repair_graph(HnswVacuumState *vs, MemoryContext tmpCtx)
 			MemoryContextReset(tmpCtx);
 		}
 	}
-}
-
-/* Index of id in the sorted array ids[n], or -1. */
-static int64
-find_id(const uint64 *ids, int64 n, uint64 id)
-{
-	int64		lo = 0;
-	int64		hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int64		mid = (lo + hi) / 2;
-
-		if (ids[mid] == id)
-			return mid;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
-/* Breadth-first: mark what start reaches on level 0; returns how many. */
-static int64
-reach_from(int64 start, const int32 *adj, const uint8 *deg, int slots,
-		   bool *reached, int64 *queue)
-{
-	int64		head = 0;
-	int64		tail = 0;
-
-	if (start < 0 || reached[start])
-		return 0;
-	reached[start] = true;
-	queue[tail++] = start;
-	while (head < tail)
-	{
-		int64		x = queue[head++];
-
-		for (int i = 0; i < deg[x]; i++)
-		{
-			int32		y = adj[x * slots + i];
-
-			if (y >= 0 && !reached[y])
-			{
-				reached[y] = true;
-				queue[tail++] = y;
-			}
-		}
-	}
-	return tail;
-}
-
-/*
- * Load the level-0 lists of the index into l0 (ids ascend in block/offset
- * order); false when they would not fit in maintenance_work_mem.
- */
-static bool
-load_level0(HnswVacuumState *vs, HnswLevel0 *l0)
-{
-	Relation	index = vs->index;
-	int			slots = 2 * vs->m;
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-	int64		cap;
-	int64		n = 0;
-	uint64	   *raw;
-
-	if (nblocks <= HNSW_METAPAGE_BLKNO + 1)
-		return false;
-	/* a page holds at most this many elements */
-	cap = (int64) (nblocks - 1) *
-		((BLCKSZ - SizeOfPageHeaderData) /
-		 (MAXALIGN(HnswElementTupleSize(vs->m, 0)) + sizeof(ItemIdData)));
-	if ((double) cap * (sizeof(uint64) * (slots + 2) + sizeof(int32) * slots + 3) >
-		(double) maintenance_work_mem * 1024)
-	{
-		elog(DEBUG1, "faceid_hnsw vacuum: level 0 too large for the reachability check");
-		return false;
-	}
-	l0->slots = slots;
-	l0->ids = palloc(sizeof(uint64) * cap);
-	raw = palloc(sizeof(uint64) * slots * cap);
-	l0->deg = palloc0(sizeof(uint8) * cap);
-	l0->live = palloc0(sizeof(bool) * cap);
-
-	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-	{
-		Buffer		buf;
-		Page		page;
-
-		page = vacuum_read_page(index, blkno, vs->strategy, &buf);
-		for (OffsetNumber off = FirstOffsetNumber;
-			 off <= PageGetMaxOffsetNumber(page) && n < cap; off++)
-		{
-			HnswElementTuple tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, off));
-
-			l0->ids[n] = ((uint64) blkno << 16) | off;
-			l0->live[n] = !tup->deleted && !hnsw_idset_contains(vs->dead, l0->ids[n]);
-			for (int i = 0; i < slots; i++)
-				if (ItemPointerIsValid(&tup->neighbors[i]))
-					raw[n * slots + l0->deg[n]++] = HnswTidToId(&tup->neighbors[i]);
-			n++;
-		}
-		UnlockReleaseBuffer(buf);
-	}
-	l0->n = n;
-
-	/* resolve neighbour ids to positions */
-	l0->adj = palloc(sizeof(int32) * slots * Max(n, 1));
-	for (int64 x = 0; x < n; x++)
-		for (int i = 0; i < l0->deg[x]; i++)
-			l0->adj[x * slots + i] = (int32) find_id(l0->ids, n, raw[x * slots + i]);
-	pfree(raw);
-	return true;
-}
-
-/* Read the level-0 list of the element at position pos again from disk. */
-static void
-reload_list(HnswVacuumState *vs, HnswLevel0 *l0, int64 pos, uint64 *nbuf)
-{
-	int			nn = vs->dg.g.neighbors(&vs->dg.g, l0->ids[pos], 0, nbuf);
-
-	l0->deg[pos] = (uint8) nn;
-	for (int i = 0; i < nn; i++)
-		l0->adj[pos * l0->slots + i] = (int32) find_id(l0->ids, l0->n, nbuf[i]);
-}
-
-/* Mark what the entry point reaches on level 0; returns the live unreached. */
-static int64
-count_unreached(HnswLevel0 *l0, int64 entry, bool *reached, int64 *queue)
-{
-	int64		unreached = 0;
-
-	memset(reached, 0, sizeof(bool) * Max(l0->n, 1));
-	reach_from(entry, l0->adj, l0->deg, l0->slots, reached, queue);
-	for (int64 x = 0; x < l0->n; x++)
-		unreached += (l0->live[x] && !reached[x]);
-	return unreached;
-}
-
-/*
- * One relinking round: give every live element not in reached[] a forced
- * link from its nearest reached element (found by a search), or from the
- * entry point.  The linking element's list is read again afterwards: the
- * link may have replaced a member, whose last in-link that may have been
- * (often one this pass linked just before), so reached[] can now claim
- * elements that are not; the next round recomputes it.  Returns how many
- * elements were linked.
- */
-static int64
-relink_round(HnswVacuumState *vs, HnswLevel0 *l0, const HnswMetaPageData *meta,
-			 int64 entry, bool *reached, int64 *queue, HnswCandidate *found)
-{
-	uint64	   *nbuf = palloc(sizeof(uint64) * l0->slots);
-	uint64	   *xlinks = palloc(sizeof(uint64) * l0->slots);
-	int64		fixed = 0;
-
-	for (int64 x = 0; x < l0->n; x++)
-	{
-		float4		vec[FI_DIM];
-		uint64		ep;
-		int			nf;
-		int64		r = -1;
-		int			nx;
-
-		if (reached[x] || !l0->live[x])
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		if (!vs->dg.g.vector(&vs->dg.g, l0->ids[x], vec))
-			continue;
-		ep = hnsw_descend(&vs->dg.g, vec, HnswTidToId(&meta->entry), meta->entryLevel, 0);
-		nf = hnsw_search_level(&vs->dg.g, vec, &ep, 1, 0, meta->efConstruction, found);
-		for (int j = 0; j < nf && r < 0; j++)
-		{
-			int64		pos = find_id(l0->ids, l0->n, found[j].id);
-
-			if (pos >= 0 && reached[pos] && l0->live[pos] && pos != x)
-				r = pos;
-		}
-		if (r < 0)
-			r = entry;
-		if (r < 0 || r == x)
-			continue;
-		/* what x links to stays reachable through x: r drops one of those */
-		nx = vs->dg.g.neighbors(&vs->dg.g, l0->ids[x], 0, xlinks);
-		if (hnsw_link_back(&vs->dg.g, vs->index, l0->ids[r], 0, l0->ids[x], vec,
-						   xlinks, nx, true, false))
-		{
-			fixed++;
-			reload_list(vs, l0, r, nbuf);
-			reach_from(x, l0->adj, l0->deg, l0->slots, reached, queue);
-		}
-	}
-	pfree(nbuf);
-	pfree(xlinks);
-	return fixed;
-}
-
-/*
- * Pass 2b: link every live element unreachable on level 0 from the entry,
- * in rounds until the reachability computed afresh finds none.
- */
-static void
-connect_islands(HnswVacuumState *vs)
-{
-	HnswLevel0 l0;
-	HnswMetaPageData meta;
-	HnswCandidate *found;
-	bool	   *reached;
-	int64	   *queue;
-	int64		entry;
-	int64		unreached = 0;
-	int64		fixed = 0;
-	int			round;
-
-	memset(&l0, 0, sizeof(l0));
-	if (!load_level0(vs, &l0))
-		return;
-	hnsw_read_meta(vs->index, &meta);
-	entry = meta.entryLevel >= 0 ? find_id(l0.ids, l0.n, HnswTidToId(&meta.entry)) : -1;
-	if (entry >= 0)
-	{
-		reached = palloc(sizeof(bool) * l0.n);
-		queue = palloc(sizeof(int64) * l0.n);
-		found = palloc(sizeof(HnswCandidate) * (meta.efConstruction + 1));
-		for (round = 0; round <= HNSW_RELINK_ROUNDS; round++)
-		{
-			int64		linked;
-
-			unreached = count_unreached(&l0, entry, reached, queue);
-			if (unreached == 0 || round == HNSW_RELINK_ROUNDS)
-				break;
-			linked = relink_round(vs, &l0, &meta, entry, reached, queue, found);
-			fixed += linked;
-			if (linked == 0)
-				break;			/* nothing more this pass can do */
-		}
-		if (fixed > 0 || unreached > 0)
-			elog(DEBUG1, "faceid_hnsw vacuum: linked " INT64_FORMAT " unreachable elements in %d rounds, " INT64_FORMAT " left unreachable",
-				 fixed, round, unreached);
-		pfree(reached);
-		pfree(queue);
-		pfree(found);
-	}
-	pfree(l0.ids);
-	pfree(l0.adj);
-	pfree(l0.deg);
-	pfree(l0.live);
 }
 
 /* Pass 3: mark the newly dead elements deleted, one WAL record a page. */
@@ -619,7 +355,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	{
 		repair_entry(&vs);
 		repair_graph(&vs, tmpCtx);
-		connect_islands(&vs);
+		hnsw_vacuum_relink(vs.index, vs.strategy, &vs.dg, vs.dead);
 		mark_deleted(&vs, stats);
 	}
 
@@ -643,7 +379,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 static void
 relink_without_deletes(IndexVacuumInfo *info)
 {
-	HnswVacuumState vs;
+	HnswDiskGraph dg;
 	HnswMetaPageData meta;
 	MemoryContext ctx;
 	MemoryContext old;
@@ -652,13 +388,9 @@ relink_without_deletes(IndexVacuumInfo *info)
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(ctx);
 	hnsw_read_meta(info->index, &meta);
-	memset(&vs, 0, sizeof(vs));
-	vs.index = info->index;
-	vs.strategy = info->strategy;
-	vs.m = meta.m;
-	hnsw_disk_graph_init(&vs.dg, info->index, &meta);
-	vs.dead = hnsw_idset_create();	/* tombstones are known by their flag */
-	connect_islands(&vs);
+	hnsw_disk_graph_init(&dg, info->index, &meta);
+	/* nothing dies here; tombstones are known by their flag */
+	hnsw_vacuum_relink(info->index, info->strategy, &dg, hnsw_idset_create());
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 }
