@@ -6,10 +6,11 @@
  * entry point through the graph, and at the end from its own neighbourhood,
  * because the search walks near the query and a link from far away is
  * seldom followed.  Two checks on the level-0 lists in memory (when they
- * fit in maintenance_work_mem), each fixed by a forced link:
- *	 - local entry: a live element that no live element near it links to
- *	   (none within twice the distance of its nearest neighbour) gets a link
- *	   from that nearest neighbour;
+ * fit in maintenance_work_mem), each fixed by forced links:
+ *	 - neighbourhoods: links are short when within twice the usual nearest
+ *	   distance; a group of elements (a strongly connected component of the
+ *	   short links) that no short link enters, such as a photo that its
+ *	   person's other photos do not link to, gets one;
  *	 - reachability: a live element the entry point does not reach gets a
  *	   link from its nearest reached element, in rounds, since a forced link
  *	   can push another member out of the linking element's list.
@@ -28,10 +29,11 @@
 #define HNSW_RELINK_ROUNDS 4
 
 /*
- * An element has a local entry when a live element within this factor of
- * its nearest neighbour's squared distance links to it (2x the distance).
+ * A level-0 link is short when its squared length is at most this factor
+ * times the median over live elements of the nearest out-neighbour's (2x
+ * the distance).
  */
-#define HNSW_LOCAL_ENTRY_FACTOR 4.0f
+#define HNSW_SHORT_LINK_FACTOR 4.0f
 
 /* What the checks work on */
 typedef struct HnswRelink
@@ -53,6 +55,7 @@ typedef struct HnswLevel0
 	uint8	   *deg;			/* valid entries of each row */
 	bool	   *live;
 	uint8	   *codes;			/* n x FI_DIM codes */
+	bool	   *isShort;		/* n x slots: a short link (link_neighbourhoods) */
 } HnswLevel0;
 
 /* Index of id in the sorted array ids[n], or -1. */
@@ -126,8 +129,8 @@ load_level0(HnswRelink *vs, HnswLevel0 *l0)
 	cap = (int64) (nblocks - 1) *
 		((BLCKSZ - SizeOfPageHeaderData) /
 		 (MAXALIGN(HnswElementTupleSize(vs->m, 0)) + sizeof(ItemIdData)));
-	/* the in-link lists of the local check reuse what raw[] held */
-	if ((double) cap * (sizeof(uint64) * (slots + 2) + sizeof(int32) * slots + FI_DIM + 3) >
+	/* and the neighbourhood check's component arrays, ~40 bytes */
+	if ((double) cap * (sizeof(uint64) * (slots + 2) + (sizeof(int32) + 1) * slots + FI_DIM + 43) >
 		(double) maintenance_work_mem * 1024)
 	{
 		elog(DEBUG1, "faceid_hnsw vacuum: level 0 too large for the reachability check");
@@ -139,6 +142,7 @@ load_level0(HnswRelink *vs, HnswLevel0 *l0)
 	l0->deg = palloc0(sizeof(uint8) * cap);
 	l0->live = palloc0(sizeof(bool) * cap);
 	l0->codes = palloc(sizeof(uint8) * FI_DIM * cap);
+	l0->isShort = palloc0(sizeof(bool) * slots * cap);
 
 	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
@@ -254,121 +258,307 @@ relink_round(HnswRelink *vs, HnswLevel0 *l0, const HnswMetaPageData *meta,
 	return fixed;
 }
 
-/* In-linkers of every element: rev[off[x] .. off[x + 1]) are positions. */
-static int32 *
-reverse_lists(const HnswLevel0 *l0, int64 **offp)
+/* Squared distance between the elements at positions x (decoded) and y. */
+static inline float4
+code_distance(HnswRelink *vs, const HnswLevel0 *l0, const float4 *xvec, int64 y)
 {
-	int64	   *off = palloc0(sizeof(int64) * (l0->n + 1));
-	int64	   *fill = palloc(sizeof(int64) * Max(l0->n, 1));
-	int32	   *rev;
+	return hnsw_quant_distance(&vs->dg->quant, xvec, l0->codes + (Size) y * FI_DIM);
+}
 
-	for (int64 y = 0; y < l0->n; y++)
-		for (int i = 0; i < l0->deg[y]; i++)
-			if (l0->adj[y * l0->slots + i] >= 0)
-				off[l0->adj[y * l0->slots + i] + 1]++;
-	for (int64 x = 0; x < l0->n; x++)
-		off[x + 1] += off[x];
-	rev = palloc(sizeof(int32) * Max(off[l0->n], 1));
-	memcpy(fill, off, sizeof(int64) * l0->n);
-	for (int64 y = 0; y < l0->n; y++)
-		for (int i = 0; i < l0->deg[y]; i++)
-		{
-			int32		x = l0->adj[y * l0->slots + i];
+/* qsort comparator of floats, ascending. */
+static int
+cmp_float4(const void *a, const void *b)
+{
+	float4		x = *(const float4 *) a;
+	float4		y = *(const float4 *) b;
 
-			if (x >= 0)
-				rev[fill[x]++] = (int32) y;
-		}
-	pfree(fill);
-	*offp = off;
-	return rev;
+	return (x > y) - (x < y);
 }
 
 /*
- * The live out-neighbour of x nearest to vec (x's decoded vector), or -1;
- * its squared distance in *dist.
+ * Mark the short level-0 links (live to live, within tau) in l0->isShort;
+ * d1[x] is x's distance to its nearest live out-neighbour (infinity when
+ * none).  tau is four times the median d1: within a person's photos and
+ * between one-photo people alike, twice the usual nearest distance.
+ */
+static float4
+mark_short_links(HnswRelink *vs, HnswLevel0 *l0, float4 *d1)
+{
+	float4	   *sorted = palloc(sizeof(float4) * Max(l0->n, 1));
+	int64		nd = 0;
+	float4		tau = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (int64 x = 0; x < l0->n; x++)
+		{
+			float4		vec[FI_DIM];
+
+			if (!l0->live[x])
+				continue;
+			hnsw_quant_decode(&vs->dg->quant, l0->codes + (Size) x * FI_DIM, vec);
+			if (pass == 0)
+				d1[x] = get_float4_infinity();
+			for (int i = 0; i < l0->deg[x]; i++)
+			{
+				int32		y = l0->adj[x * l0->slots + i];
+				float4		d;
+
+				l0->isShort[x * l0->slots + i] = false;
+				if (y < 0 || !l0->live[y] || y == x)
+					continue;
+				d = code_distance(vs, l0, vec, y);
+				if (pass == 0)
+					d1[x] = Min(d1[x], d);
+				else
+					l0->isShort[x * l0->slots + i] = (d <= tau);
+			}
+			if (pass == 0 && d1[x] < get_float4_infinity())
+				sorted[nd++] = d1[x];
+		}
+		if (pass == 0)
+		{
+			if (nd == 0)
+				break;
+			qsort(sorted, nd, sizeof(float4), cmp_float4);
+			tau = HNSW_SHORT_LINK_FACTOR * sorted[nd / 2];
+		}
+	}
+	pfree(sorted);
+	return nd == 0 ? -1 : tau;
+}
+/*
+ * Strongly connected components of the short links (Tarjan's algorithm,
+ * with explicit stacks); comp[x] for every live x.  Returns their number.
  */
 static int64
-nearest_out(HnswRelink *vs, const HnswLevel0 *l0, int64 x, const float4 *vec,
-			float4 *dist)
+short_components(const HnswLevel0 *l0, int32 *comp)
 {
-	int64		best = -1;
+	int64		n = l0->n;
+	int32	   *num = palloc(sizeof(int32) * Max(n, 1));
+	int32	   *low = palloc(sizeof(int32) * Max(n, 1));
+	bool	   *onstack = palloc0(sizeof(bool) * Max(n, 1));
+	int32	   *stack = palloc(sizeof(int32) * Max(n, 1));
+	int32	   *callNode = palloc(sizeof(int32) * Max(n, 1));
+	int32	   *callEdge = palloc(sizeof(int32) * Max(n, 1));
+	int64		sp = 0;
+	int32		counter = 0;
+	int64		ncomp = 0;
 
-	*dist = get_float4_infinity();
-	for (int i = 0; i < l0->deg[x]; i++)
+	for (int64 x = 0; x < n; x++)
 	{
-		int32		y = l0->adj[x * l0->slots + i];
-		float4		d;
+		num[x] = -1;
+		comp[x] = -1;
+	}
+	for (int64 r = 0; r < n; r++)
+	{
+		int64		cp = 0;
 
-		if (y < 0 || !l0->live[y])
+		if (!l0->live[r] || num[r] >= 0)
 			continue;
-		d = hnsw_quant_distance(&vs->dg->quant, vec, l0->codes + (Size) y * FI_DIM);
-		if (d < *dist)
+		num[r] = low[r] = counter++;
+		stack[sp++] = (int32) r;
+		onstack[r] = true;
+		callNode[cp] = (int32) r;
+		callEdge[cp++] = 0;
+		while (cp > 0)
 		{
-			*dist = d;
-			best = y;
+			int32		v = callNode[cp - 1];
+			int			i = callEdge[cp - 1];
+
+			if (i < l0->deg[v])
+			{
+				int32		w = l0->adj[(int64) v * l0->slots + i];
+
+				callEdge[cp - 1]++;
+				if (!l0->isShort[(int64) v * l0->slots + i])
+					continue;
+				if (num[w] < 0)
+				{
+					num[w] = low[w] = counter++;
+					stack[sp++] = w;
+					onstack[w] = true;
+					callNode[cp] = w;
+					callEdge[cp++] = 0;
+				}
+				else if (onstack[w])
+					low[v] = Min(low[v], num[w]);
+				continue;
+			}
+			cp--;
+			if (low[v] == num[v])
+			{
+				int32		w;
+
+				do
+				{
+					w = stack[--sp];
+					onstack[w] = false;
+					comp[w] = (int32) ncomp;
+				} while (w != v);
+				ncomp++;
+			}
+			if (cp > 0)
+				low[callNode[cp - 1]] = Min(low[callNode[cp - 1]], low[v]);
 		}
 	}
-	return best;
+	pfree(num);
+	pfree(low);
+	pfree(onstack);
+	pfree(stack);
+	pfree(callNode);
+	pfree(callEdge);
+	return ncomp;
 }
 
-/* Does a live element within limit (squared) of vec link to x? */
+/* Force the link from position y to position x on level 0. */
 static bool
-has_local_entry(HnswRelink *vs, const HnswLevel0 *l0, const int32 *rev,
-				const int64 *off, int64 x, const float4 *vec, float4 limit)
+force_link(HnswRelink *vs, HnswLevel0 *l0, int64 y, int64 x, const float4 *xvec,
+		   uint64 *xlinks, uint64 *nbuf)
 {
-	for (int64 k = off[x]; k < off[x + 1]; k++)
-	{
-		int32		y = rev[k];
+	int			nx = vs->dg->g.neighbors(&vs->dg->g, l0->ids[x], 0, xlinks);
 
-		if (l0->live[y] &&
-			hnsw_quant_distance(&vs->dg->quant, vec,
-								l0->codes + (Size) y * FI_DIM) <= limit)
-			return true;
-	}
-	return false;
+	/* what x links to stays reachable through x: y drops one of those */
+	if (!hnsw_link_back(&vs->dg->g, vs->index, l0->ids[y], 0, l0->ids[x], xvec,
+						xlinks, nx, true, false))
+		return false;
+	reload_list(vs, l0, y, nbuf);
+	return true;
 }
 
 /*
- * Pass 2b, local entries: give every live element that no live element near
- * it links to a forced link from its nearest live out-neighbour.  Returns
- * how many were linked.
+ * The nearest live element to xvec other than x, found by a search of the
+ * graph; -1 if none.  Its squared distance in *dist.
  */
 static int64
-link_local_entries(HnswRelink *vs, HnswLevel0 *l0)
+search_nearest(HnswRelink *vs, HnswLevel0 *l0, const HnswMetaPageData *meta,
+			   int64 x, const float4 *xvec, HnswCandidate *found, float4 *dist)
 {
-	int64	   *off;
-	int32	   *rev = reverse_lists(l0, &off);
-	uint64	   *nbuf = palloc(sizeof(uint64) * l0->slots);
+	uint64		ep = hnsw_descend(&vs->dg->g, xvec, HnswTidToId(&meta->entry),
+								  meta->entryLevel, 0);
+	int			nf = hnsw_search_level(&vs->dg->g, xvec, &ep, 1, 0,
+									   meta->efConstruction, found);
+
+	for (int j = 0; j < nf; j++)
+	{
+		int64		pos = find_id(l0->ids, l0->n, found[j].id);
+
+		if (pos >= 0 && pos != x && l0->live[pos])
+		{
+			*dist = found[j].dist;
+			return pos;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Pass 2b, neighbourhoods: a search for a stored vector walks among its
+ * nearest elements, so every group of elements that the short links (see
+ * mark_short_links) close off from the rest of its neighbourhood must get
+ * a short link in.  Groups are the strongly connected components of the
+ * short links; one that no short link enters gets one: the reverse of its
+ * shortest link out, or, when it has none, a link from the nearest element
+ * a search finds (if that is within tau both ways).  Returns the links made.
+ */
+static int64
+link_neighbourhoods(HnswRelink *vs, HnswLevel0 *l0, const HnswMetaPageData *meta,
+					HnswCandidate *found)
+{
+	int64		n = l0->n;
+	float4	   *d1 = palloc(sizeof(float4) * Max(n, 1));
+	int32	   *comp = palloc(sizeof(int32) * Max(n, 1));
 	uint64	   *xlinks = palloc(sizeof(uint64) * l0->slots);
+	uint64	   *nbuf = palloc(sizeof(uint64) * l0->slots);
+	int64		ncomp;
+	float4		tau;
+	bool	   *entered;
+	int32	   *size;
+	int64	   *bx;
+	int64	   *by;
+	float4	   *bd;
 	int64		fixed = 0;
 
-	for (int64 x = 0; x < l0->n; x++)
+	tau = mark_short_links(vs, l0, d1);
+	if (tau < 0)
+		return 0;
+	ncomp = short_components(l0, comp);
+	entered = palloc0(sizeof(bool) * Max(ncomp, 1));
+	size = palloc0(sizeof(int32) * Max(ncomp, 1));
+	bx = palloc(sizeof(int64) * Max(ncomp, 1));
+	by = palloc(sizeof(int64) * Max(ncomp, 1));
+	bd = palloc(sizeof(float4) * Max(ncomp, 1));
+	for (int64 c = 0; c < ncomp; c++)
+		bd[c] = get_float4_infinity();
+
+	/* which groups a short link enters; each one's shortest link out */
+	for (int64 x = 0; x < n; x++)
 	{
 		float4		vec[FI_DIM];
-		float4		d1;
-		int64		y1;
-		int			nx;
 
 		if (!l0->live[x])
 			continue;
-		CHECK_FOR_INTERRUPTS();
+		size[comp[x]]++;
 		hnsw_quant_decode(&vs->dg->quant, l0->codes + (Size) x * FI_DIM, vec);
-		y1 = nearest_out(vs, l0, x, vec, &d1);
-		if (y1 < 0 ||
-			has_local_entry(vs, l0, rev, off, x, vec, HNSW_LOCAL_ENTRY_FACTOR * d1))
-			continue;
-		nx = vs->dg->g.neighbors(&vs->dg->g, l0->ids[x], 0, xlinks);
-		if (hnsw_link_back(&vs->dg->g, vs->index, l0->ids[y1], 0, l0->ids[x], vec,
-						   xlinks, nx, true, false))
+		for (int i = 0; i < l0->deg[x]; i++)
 		{
-			fixed++;
-			reload_list(vs, l0, y1, nbuf);
+			int32		y = l0->adj[x * l0->slots + i];
+			float4		d;
+
+			if (!l0->isShort[x * l0->slots + i] || comp[y] == comp[x])
+				continue;
+			entered[comp[y]] = true;
+			d = code_distance(vs, l0, vec, y);
+			if (d < bd[comp[x]])
+			{
+				bd[comp[x]] = d;
+				bx[comp[x]] = x;
+				by[comp[x]] = y;
+			}
 		}
 	}
-	pfree(off);
-	pfree(rev);
-	pfree(nbuf);
+
+	for (int64 x = 0; x < n; x++)
+	{
+		int32		c = l0->live[x] ? comp[x] : -1;
+		float4		vec[FI_DIM];
+
+		if (c < 0 || entered[c])
+			continue;
+		entered[c] = true;		/* one link per group */
+		CHECK_FOR_INTERRUPTS();
+		if (bd[c] < get_float4_infinity())
+		{
+			hnsw_quant_decode(&vs->dg->quant, l0->codes + (Size) bx[c] * FI_DIM, vec);
+			fixed += force_link(vs, l0, by[c], bx[c], vec, xlinks, nbuf);
+		}
+		else if (size[c] == 1 && d1[x] > tau)
+		{
+			/* no short link at all: its neighbours are not in its list */
+			float4		d;
+			int64		y;
+
+			hnsw_quant_decode(&vs->dg->quant, l0->codes + (Size) x * FI_DIM, vec);
+			y = search_nearest(vs, l0, meta, x, vec, found, &d);
+			if (y >= 0 && d <= tau && force_link(vs, l0, y, x, vec, xlinks, nbuf))
+			{
+				float4		yvec[FI_DIM];
+
+				hnsw_quant_decode(&vs->dg->quant, l0->codes + (Size) y * FI_DIM, yvec);
+				fixed++;
+				fixed += force_link(vs, l0, x, y, yvec, xlinks, nbuf);
+			}
+		}
+	}
+	pfree(d1);
+	pfree(comp);
 	pfree(xlinks);
+	pfree(nbuf);
+	pfree(entered);
+	pfree(size);
+	pfree(bx);
+	pfree(by);
+	pfree(bd);
 	return fixed;
 }
 
@@ -398,17 +588,17 @@ hnsw_vacuum_relink(Relation index, BufferAccessStrategy strategy,
 	memset(&l0, 0, sizeof(l0));
 	if (!load_level0(vs, &l0))
 		return;
-	local = link_local_entries(vs, &l0);
-	if (local > 0)
-		elog(DEBUG1, "faceid_hnsw vacuum: linked " INT64_FORMAT " elements from their neighbourhood",
-			 local);
 	hnsw_read_meta(vs->index, &meta);
 	entry = meta.entryLevel >= 0 ? find_id(l0.ids, l0.n, HnswTidToId(&meta.entry)) : -1;
 	if (entry >= 0)
 	{
+		found = palloc(sizeof(HnswCandidate) * (meta.efConstruction + 1));
+		local = link_neighbourhoods(vs, &l0, &meta, found);
+		if (local > 0)
+			elog(DEBUG1, "faceid_hnsw vacuum: " INT64_FORMAT " links into closed-off neighbourhoods",
+				 local);
 		reached = palloc(sizeof(bool) * l0.n);
 		queue = palloc(sizeof(int64) * l0.n);
-		found = palloc(sizeof(HnswCandidate) * (meta.efConstruction + 1));
 		for (round = 0; round <= HNSW_RELINK_ROUNDS; round++)
 		{
 			int64		linked;
@@ -433,5 +623,6 @@ hnsw_vacuum_relink(Relation index, BufferAccessStrategy strategy,
 	pfree(l0.deg);
 	pfree(l0.live);
 	pfree(l0.codes);
+	pfree(l0.isShort);
 }
 
