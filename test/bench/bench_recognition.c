@@ -3,7 +3,9 @@
  *	  Recognition net speed: ms per 150x150 image, batch 1, one thread,
  *	  median of N runs after warm-up; GFLOP/s (541.7 MFLOP/image) and the
  *	  fraction of this core's fp32 peak, measured with an FMA loop.
- *	  Usage: bench_recognition [runs] [--profile] [--dump FILE]
+ *	  Usage: bench_recognition [runs] [--profile] [--ab] [--dump FILE]
+ *	  (--ab: the direct convs against Winograd (fi_wino_enabled), alternating
+ *	  run by run in this process: per-layer medians and the ratio.)
  *	  (--dump writes the descriptor of the deterministic input, 128 float32 LE,
  *	  for bench_torch.py; the last line "median_ms <x>" is for scripts.)
  *	  Env: FACEID_WEIGHTS (default <repo>/build/faceid_weights.bin).
@@ -11,6 +13,7 @@
  */
 #include "nn/blas.h"
 #include "nn/model.h"
+#include "nn/winograd.h"
 #include "models/recognition.h"
 #include "testutil.h"
 
@@ -85,13 +88,70 @@ prof_hook(void *arg, const char *name, const fi_tensor *t)
 	p->t_last = t_ms();
 }
 
+/*
+ * Direct (v = 0) and Winograd (v = 1) convs, alternating run by run (the
+ * order swaps each run): per-layer medians of each and the median of the
+ * per-run ratios of the whole net.
+ */
+static void
+ab_compare(const fi_model *m, fi_workspace *ws, const float *in, int runs)
+{
+	prof		p[2] = {{0}, {0}};
+	double	   *tot[2],
+			   *ratio = malloc(sizeof(double) * runs);
+	float		out[FI_REC_DIM];
+	fi_error	err = {0};
+
+	for (int v = 0; v < 2; v++)
+	{
+		tot[v] = malloc(sizeof(double) * runs);
+		for (int i = 0; i < MAX_LAYERS; i++)
+			p[v].ms[i] = malloc(sizeof(double) * runs);
+	}
+	for (int r = 0; r < runs; r++)
+	{
+		for (int k = 0; k < 2; k++)
+		{
+			int			v = (r + k) % 2;
+			double		t0;
+
+			fi_wino_enabled = v == 1;
+			p[v].run = r;
+			t0 = p[v].t_last = t_ms();
+			fi_recognition_forward(m, ws, in, out, prof_hook, &p[v], NULL, &err);
+			tot[v][r] = t_ms() - t0;
+		}
+		ratio[r] = tot[1][r] / tot[0][r];
+	}
+	fi_wino_enabled = true;
+	printf("  direct vs Winograd convs, alternating, %d runs (median ms):\n", runs);
+	printf("    %-18s %8s %8s %6s\n", "layer", "direct", "wino", "ratio");
+	for (int i = 0; i < p[0].n; i++)
+	{
+		double		a = t_median(p[0].ms[i], runs),
+					b = t_median(p[1].ms[i], runs);
+
+		printf("    %-18s %8.3f %8.3f %6.2f\n", p[0].name[i], a, b, a > 0 ? b / a : 0);
+	}
+	printf("    %-18s %8.3f %8.3f %6.2f (median of per-run ratios)\n", "whole net",
+		   t_median(tot[0], runs), t_median(tot[1], runs), t_median(ratio, runs));
+	for (int v = 0; v < 2; v++)
+	{
+		free(tot[v]);
+		for (int i = 0; i < MAX_LAYERS; i++)
+			free(p[v].ms[i]);
+	}
+	free(ratio);
+}
+
 /* Load the model, then time the net and each of its layers. */
 int
 main(int argc, char **argv)
 {
 	int			runs = 100,
 				warm = 10;
-	bool		profile = false;
+	bool		profile = false,
+				ab = false;
 	const char *dump = NULL;
 	char		weights[PATH_MAX + 64];
 	const char *e = getenv("FACEID_WEIGHTS");
@@ -108,6 +168,8 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--profile") == 0)
 			profile = true;
+		else if (strcmp(argv[i], "--ab") == 0)
+			ab = true;
 		else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
 			dump = argv[++i];
 		else
@@ -185,6 +247,8 @@ main(int argc, char **argv)
 		for (int i = 0; i < MAX_LAYERS; i++)
 			free(p.ms[i]);
 	}
+	if (ab)
+		ab_compare(m, ws, in, runs);
 	if (dump != NULL)
 	{
 		FILE	   *f = fopen(dump, "wb");

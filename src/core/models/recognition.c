@@ -7,6 +7,7 @@
 
 #include "nn/layers.h"
 #include "nn/netops.h"
+#include "nn/winograd.h"
 
 /* vectorise the element-wise loops at -O3 (see layers.c) */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -14,6 +15,7 @@
 #endif
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Workspace slots: 0 input, 1..3 activations (FI_WS_IM2COL is the layers'). */
 enum { SLOT_IN = 0, SLOT_A = 1 };
@@ -35,6 +37,18 @@ static const struct
 	{"conv256_1", 256, 256, false}, {"conv256_2", 256, 256, false},
 	{"conv256_down_out", 256, 256, true},
 };
+
+/*
+ * Widest 3x3 stride-1 convs that run by Winograd.  Measured (bench_recognition
+ * --profile): at 3x3 pixels and 256 channels the layer is bound by reading
+ * its weights, and the transformed filters are 16/9 their size.
+ */
+#ifndef WINO_MAX_C
+#define WINO_MAX_C 128
+#endif
+
+/* Name of the transformed filters of conv `name`. */
+#define WINO_SUFFIX "/filters@wino"
 
 /* Largest activation: the stem output, 72x72x32. */
 #define MAX_ACT (72 * 72 * 32)
@@ -60,6 +74,48 @@ get_conv(const fi_model *m, const char *name, int k, int cin, int cout, fi_conv 
 	return FI_OK;
 }
 
+/* Transform the filters of one 3x3 stride-1 conv and attach them to the model. */
+static fi_status
+prepare_wino(fi_model *m, const char *name, int c, fi_error *err)
+{
+	char		buf[128];
+	int			wshape[4] = {3, 3, c, c},
+				ushape[3] = {FI_WINO_POINTS, c, c};
+	const float *w;
+	float	   *u;
+
+	snprintf(buf, sizeof(buf), "recognition/%s/filters", name);
+	if (fi_model_tensor(m, buf, 4, wshape, &w, NULL, NULL) != FI_OK)
+		return FI_OK;			/* not this net's file: forward reports it */
+	u = malloc(sizeof(float) * FI_WINO_POINTS * c * c);
+	if (u == NULL)
+		return fi_set_error(err, FI_ERR_NOMEM, "out of memory preparing the recognition net");
+	fi_wino_filter(w, c, c, u);
+	snprintf(buf, sizeof(buf), "recognition/%s" WINO_SUFFIX, name);
+	return fi_model_add_derived(m, buf, u, 3, ushape, err);
+}
+
+/* Winograd filters of every 3x3 stride-1 conv up to WINO_MAX_C channels. */
+fi_status
+fi_recognition_prepare(fi_model *m, fi_error *err)
+{
+	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
+	{
+		char		n[64];
+		fi_status	s;
+
+		if (blocks[i].cout > WINO_MAX_C)
+			continue;
+		snprintf(n, sizeof(n), "%s/conv1", blocks[i].name);
+		if (!blocks[i].down && (s = prepare_wino(m, n, blocks[i].cout, err)) != FI_OK)
+			return s;
+		snprintf(n, sizeof(n), "%s/conv2", blocks[i].name);
+		if ((s = prepare_wino(m, n, blocks[i].cout, err)) != FI_OK)
+			return s;
+	}
+	return FI_OK;
+}
+
 /* convLayer: folded conv (+ residual res, + relu) of `in` into workspace slot `slot`. */
 static fi_status
 conv_layer(const fi_model *m, fi_workspace *ws, const char *name, int k, int stride,
@@ -67,6 +123,8 @@ conv_layer(const fi_model *m, fi_workspace *ws, const char *name, int k, int str
 		   int slot, fi_tensor *out, const fi_cancel *c, fi_error *err)
 {
 	fi_conv		cv;
+	char		wname[128];
+	const float *u;
 	fi_status	s;
 
 	if ((s = get_conv(m, name, k, in->c, cout, &cv, err)) != FI_OK)
@@ -77,6 +135,15 @@ conv_layer(const fi_model *m, fi_workspace *ws, const char *name, int k, int str
 	cv.res = res != NULL ? res->data : NULL;
 	if ((s = fi_ws_tensor(ws, slot, 1, 1, MAX_ACT, out, err)) != FI_OK)
 		return s;
+	snprintf(wname, sizeof(wname), "recognition/%s" WINO_SUFFIX, name);
+	if (k == 3 && stride == 1 && fi_wino_ok(&cv, in) && fi_model_has(m, wname))
+	{
+		int			ushape[3] = {FI_WINO_POINTS, in->c, cout};
+
+		if ((s = fi_model_tensor(m, wname, 3, ushape, &u, NULL, err)) != FI_OK)
+			return s;
+		return fi_conv2d_wino(ws, &cv, u, in, out, c, err);
+	}
 	return fi_conv2d(ws, &cv, in, out, c, err);
 }
 

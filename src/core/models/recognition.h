@@ -19,6 +19,13 @@
 typedef void (*fi_layer_hook) (void *arg, const char *name, const fi_tensor *t);
 
 /*
+ * What the net precomputes from its weights, attached to m (fi_model_open
+ * calls it): the Winograd-transformed filters of its 3x3 stride-1 convs.
+ * A file without the recognition tensors is left as it is.
+ */
+fi_status	fi_recognition_prepare(fi_model *m, fi_error *err);
+
+/*
  * Run the net on an already normalised 150x150x3 NHWC input.  hook (may be
  * NULL) sees input_normalized, conv32_down, maxpool, every block output,
  * global_avg and descriptor.  Loads OpenBLAS on first use.
