@@ -13,19 +13,27 @@
  *	    absolute transforms, |A^T| (sum_ci |G||g||G^T| . |B^T||d||B|) |A|,
  *	    + |b| + |res|: the input transform adds 2 roundings, the rounding of
  *	    U 1, the GEMM cin, the output transform 4, bias and residual 2.
+ *	  (The direct checks of 1x1 inputs cover fi_conv2d's centre-tap path.)
  *	  A mistake in a transform, an edge tile or the epilogue shows up as an
  *	  error of the order of the sums themselves, far above these bounds.
  *	  Then: with the model, the recognition net uses the Winograd filters and
- *	  its descriptor stays within 1e-4 of the direct path's.
+ *	  its descriptor stays within 1e-4 of the direct path's, on a random input
+ *	  and (when ../shared/faces is there) through face_embed's pipeline on the
+ *	  first photo of the first LFW_PEOPLE people of LFW View 1.
  */
 #include "nn/blas.h"
 #include "nn/layers.h"
 #include "nn/winograd.h"
 #include "models/recognition.h"
+#include "face/pipeline.h"
 #include "testutil.h"
 
+#include <dirent.h>
 #include <float.h>
 #include <math.h>
+
+/* LFW photos compared end to end. */
+#define LFW_PEOPLE 40
 
 /* |B^T|, |G| and |A^T| of F(2x2,3x3). */
 static const double BTabs[4][4] = {{1, 0, 1, 0}, {0, 1, 1, 0}, {0, 1, 1, 0}, {0, 1, 0, 1}};
@@ -287,6 +295,84 @@ check_net(fi_workspace *ws)
 	fi_model_close(m);
 }
 
+/* qsort order of C strings. */
+static int
+strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* face_embed's descriptor of LFW photos, Winograd on and off. */
+static void
+check_lfw(void)
+{
+	const char *shared = t_shared();
+	char		dir[1100],
+				path[1400];
+	char	   *names[4096];
+	int			n = 0,
+				done = 0,
+				found_both = 0;
+	double		worst = 0;
+	DIR		   *d;
+	struct dirent *e;
+	fi_model   *m;
+	fi_pipeline *p = NULL;
+	fi_pipeline_opts o;
+	fi_error	err = {0};
+
+	snprintf(dir, sizeof(dir), "%s/faces/lfw-view1", shared ? shared : "..");
+	if (shared == NULL || (d = opendir(dir)) == NULL)
+	{
+		printf("SKIP: LFW end-to-end comparison: %s is absent\n", dir);
+		return;
+	}
+	while ((e = readdir(d)) != NULL && n < 4096)
+		if (e->d_name[0] != '.')
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(char *), strp_cmp);
+	m = t_open_model();
+	if (m == NULL || fi_pipeline_new(m, &p, &err) != FI_OK)
+	{
+		t_check(false, "pipeline: %s", err.msg);
+		n = 0;
+	}
+	fi_pipeline_opts_default(&o);
+	for (int i = 0; i < n && done < LFW_PEOPLE; i++)
+	{
+		fi_image	img;
+		float		dw[FI_REC_DIM],
+					dd[FI_REC_DIM];
+		bool		fw = false,
+					fd = false;
+		fi_status	s1,
+					s2;
+
+		snprintf(path, sizeof(path), "%s/%s/%s_0001.jpg", dir, names[i], names[i]);
+		if (t_load_image(path, &img) != 0)
+			continue;
+		s1 = fi_face_embed_primary(p, &img, &o, dw, &fw, NULL, NULL, &err);
+		fi_wino_enabled = false;
+		s2 = fi_face_embed_primary(p, &img, &o, dd, &fd, NULL, NULL, &err);
+		fi_wino_enabled = true;
+		t_check(s1 == FI_OK && s2 == FI_OK && fw == fd, "%s: both paths ran and agree on a face", path);
+		for (int k = 0; fw && fd && k < FI_REC_DIM; k++)
+			worst = fmax(worst, fabs((double) dw[k] - dd[k]));
+		found_both += fw && fd;
+		fi_image_free(&img);
+		done++;
+	}
+	t_check(done == LFW_PEOPLE && found_both > LFW_PEOPLE / 2 && worst < 1e-4,
+			"LFW: face_embed with Winograd within 1e-4 of the direct path on %d photos "
+			"(%d with a face; max |diff| %.3g)", done, found_both, worst);
+	printf("LFW: %d photos, max |descriptor diff| Winograd vs direct %.3g\n", done, worst);
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	fi_pipeline_free(p);
+	fi_model_close(m);
+}
+
 /* The encoder's shapes, then odd ones. */
 int
 main(void)
@@ -319,6 +405,7 @@ main(void)
 	check_shape(ws, 4, 4, 8, 8, FI_PAD_VALID, FI_ACT_NONE, true, false);
 	check_refusals(ws);
 	check_net(ws);
+	check_lfw();
 	fi_workspace_free(ws);
 	return t_done();
 }
