@@ -176,6 +176,40 @@ conv32(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *out,
 	return FI_OK;
 }
 
+/*
+ * A 1x1 input whose padding centres the kernel: only the centre tap meets
+ * data, the others multiply zeros.  A 1x1 conv with the centre weights gives
+ * the same sum (the skipped terms are all +-0) without reading the k*k - 1
+ * other taps' weights (the encoder's last 3x3 conv: 2.4 MB read for 256 MACs
+ * of work per output).
+ */
+static bool
+centre_tap_only(const fi_conv *cv, const fi_tensor *in)
+{
+	return in->h == 1 && in->w == 1 && cv->k % 2 == 1 && cv->k > 1 &&
+		cv->pad.top == cv->k / 2 && cv->pad.left == cv->k / 2 &&
+		cv->pad.bottom == cv->k / 2 && cv->pad.right == cv->k / 2;
+}
+
+/* The 1x1-input conv with the centre tap's weights. */
+static void
+conv_centre_tap(const fi_blas *bl, const fi_conv *cv, const fi_tensor *in, fi_tensor *out)
+{
+	const float *w = cv->w + (size_t) ((cv->k / 2) * cv->k + cv->k / 2) * cv->cin * cv->cout;
+
+	if ((cv->act == FI_ACT_NONE || cv->act == FI_ACT_RELU) &&
+		fi_gemm_small_ok(1, cv->cout, cv->cin))
+	{
+		fi_gemm_small(1, cv->cout, cv->cin, in->data, w, out->data, cv->b, cv->res,
+					  cv->act == FI_ACT_RELU);
+		return;
+	}
+	bl->sgemm(FI_CBLAS_ROW_MAJOR, FI_CBLAS_NO_TRANS, FI_CBLAS_NO_TRANS,
+			  1, cv->cout, cv->cin, 1.0f, in->data, cv->cin, w, cv->cout, 0.0f,
+			  out->data, cv->cout);
+	bias_act(out->data, 1, cv->cout, cv->b, cv->res, cv->act);
+}
+
 /* Conv via im2col + sgemm, in bands of output rows. */
 fi_status
 fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *out,
@@ -204,6 +238,12 @@ fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, fi_tensor *o
 				  hout * wout, cv->cout, cv->cin, 1.0f, in->data, cv->cin,
 				  cv->w, cv->cout, 0.0f, out->data, cv->cout);
 		bias_act(out->data, (size_t) hout * wout, cv->cout, cv->b, cv->res, cv->act);
+		return fi_cancelled(c) ? fi_set_error(err, FI_CANCELLED, "canceled") : FI_OK;
+	}
+
+	if (centre_tap_only(cv, in))
+	{
+		conv_centre_tap(bl, cv, in, out);
 		return fi_cancelled(c) ? fi_set_error(err, FI_CANCELLED, "canceled") : FI_OK;
 	}
 
