@@ -3,9 +3,11 @@
  *	  Recognition net speed: ms per 150x150 image, batch 1, one thread,
  *	  median of N runs after warm-up; GFLOP/s (541.7 MFLOP/image) and the
  *	  fraction of this core's fp32 peak, measured with an FMA loop.
- *	  Usage: bench_recognition [runs] [--profile] [--ab] [--dump FILE]
+ *	  Usage: bench_recognition [runs] [--profile] [--ab] [--batch] [--dump FILE]
  *	  (--ab: the direct convs against Winograd (fi_wino_enabled), alternating
- *	  run by run in this process: per-layer medians and the ratio.)
+ *	  run by run in this process: per-layer medians and the ratio.
+ *	  --batch: a chip and its mirror as two forward passes against one
+ *	  pass of both (fi_recognition_forward_n), alternating likewise.)
  *	  (--dump writes the descriptor of the deterministic input, 128 float32 LE,
  *	  for bench_torch.py; the last line "median_ms <x>" is for scripts.)
  *	  Env: FACEID_WEIGHTS (default <repo>/build/faceid_weights.bin).
@@ -144,6 +146,49 @@ ab_compare(const fi_model *m, fi_workspace *ws, const float *in, int runs)
 	free(ratio);
 }
 
+/* Two single passes (v = 0) against one batch of two (v = 1), alternating. */
+static void
+batch_compare(const fi_model *m, fi_workspace *ws, const float *in, int runs)
+{
+	size_t		img = (size_t) 150 * 150 * 3;
+	float	   *two = malloc(sizeof(float) * 2 * img),
+				out[2][FI_REC_DIM];
+	double	   *ms[2] = {malloc(sizeof(double) * runs), malloc(sizeof(double) * runs)},
+			   *ratio = malloc(sizeof(double) * runs);
+	fi_error	err = {0};
+
+	memcpy(two, in, sizeof(float) * img);
+	for (int y = 0; y < 150; y++)		/* the mirror, as the pipeline's flip average */
+		for (int x = 0; x < 150; x++)
+			memcpy(two + img + ((size_t) y * 150 + x) * 3, in + ((size_t) y * 150 + 149 - x) * 3,
+				   sizeof(float) * 3);
+	for (int r = 0; r < runs; r++)
+	{
+		for (int k = 0; k < 2; k++)
+		{
+			int			v = (r + k) % 2;
+			double		t0 = t_ms();
+
+			if (v == 0)
+			{
+				fi_recognition_forward(m, ws, two, out[0], NULL, NULL, NULL, &err);
+				fi_recognition_forward(m, ws, two + img, out[1], NULL, NULL, NULL, &err);
+			}
+			else
+				fi_recognition_forward_n(m, ws, two, 2, out[0], NULL, NULL, NULL, &err);
+			ms[v][r] = t_ms() - t0;
+		}
+		ratio[r] = ms[1][r] / ms[0][r];
+	}
+	printf("  chip + mirror, alternating, %d runs: two passes %.3f ms, one batch of 2 %.3f ms, "
+		   "ratio %.2f (median of per-run ratios)\n", runs, t_median(ms[0], runs),
+		   t_median(ms[1], runs), t_median(ratio, runs));
+	free(two);
+	free(ms[0]);
+	free(ms[1]);
+	free(ratio);
+}
+
 /* Load the model, then time the net and each of its layers. */
 int
 main(int argc, char **argv)
@@ -151,7 +196,8 @@ main(int argc, char **argv)
 	int			runs = 100,
 				warm = 10;
 	bool		profile = false,
-				ab = false;
+				ab = false,
+				batch = false;
 	const char *dump = NULL;
 	char		weights[PATH_MAX + 64];
 	const char *e = getenv("FACEID_WEIGHTS");
@@ -170,6 +216,8 @@ main(int argc, char **argv)
 			profile = true;
 		else if (strcmp(argv[i], "--ab") == 0)
 			ab = true;
+		else if (strcmp(argv[i], "--batch") == 0)
+			batch = true;
 		else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
 			dump = argv[++i];
 		else
@@ -249,6 +297,8 @@ main(int argc, char **argv)
 	}
 	if (ab)
 		ab_compare(m, ws, in, runs);
+	if (batch)
+		batch_compare(m, ws, in, runs);
 	if (dump != NULL)
 	{
 		FILE	   *f = fopen(dump, "wb");

@@ -17,11 +17,14 @@
  *	  A mistake in a transform, an edge tile or the epilogue shows up as an
  *	  error of the order of the sums themselves, far above these bounds.
  *	  Then: with the model, the recognition net uses the Winograd filters and
- *	  its descriptor stays within 1e-4 of the direct path's, on a random input
+ *	  its descriptor stays within 1e-4 of the direct path's; a batch of two
+ *	  inputs (fi_recognition_forward_n, the chip and its mirror) gives each
+ *	  the descriptor of its own pass bit for bit; on a random input
  *	  and (when ../shared/faces is there) through face_embed's pipeline on the
  *	  first photo of the first LFW_PEOPLE people of LFW View 1.
  */
 #include "nn/blas.h"
+#include "nn/gemm_small.h"
 #include "nn/layers.h"
 #include "nn/winograd.h"
 #include "models/recognition.h"
@@ -146,6 +149,80 @@ reference(const fi_conv *cv, const fi_tensor *in, int oy, int ox, int co,
 	*bd_wino = gamma_n(cv->cin + 9) * (wabs + extra);
 }
 
+/* Largest |a - b| over n floats. */
+static double
+max_diff(const float *a, const float *b, size_t n)
+{
+	double		d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d = fmax(d, fabs((double) a[i] - b[i]));
+	return d;
+}
+
+/*
+ * Both paths on a batch of two images (x, then a new random one): each half
+ * equals the single-image result bit for bit where the own GEMM kernels run
+ * (each output row is one FMA chain, whatever the rows around it); OpenBLAS
+ * (the other channel counts) may round differently with M, so there the
+ * halves agree within 1e-5 of the largest output.  yd/yw hold x's results.
+ */
+static void
+check_batch(fi_workspace *ws, const fi_conv *cv1, const float *u, const fi_tensor *in,
+			const float *yd, const float *yw, size_t nout)
+{
+	size_t		nin = fi_tensor_size(in);
+	float	   *x2 = malloc(sizeof(float) * 2 * nin),
+			   *res2 = malloc(sizeof(float) * 2 * nout),
+			   *y1 = malloc(sizeof(float) * 2 * nout),
+			   *yb = malloc(sizeof(float) * 2 * nout);
+	fi_conv		cv = *cv1;
+	fi_tensor	two = {in->h, in->w, in->c, x2},
+				second = {in->h, in->w, in->c, x2 + nin},
+				o = {0, 0, 0, yb},
+				o1 = {0, 0, 0, y1};
+	fi_error	err = {0};
+	bool		ok = true,
+				exact;
+	double		maxo = 1e-30;
+
+	for (size_t i = 0; i < nout; i++)
+		maxo = fmax(maxo, fabs(yd[i]));
+	memcpy(x2, in->data, sizeof(float) * nin);
+	for (size_t i = 0; i < nin; i++)
+		x2[nin + i] = rnd(2.0f);
+	for (size_t i = 0; i < 2 * nout; i++)
+		res2[i] = cv1->res != NULL ? (i < nout ? cv1->res[i] : rnd(2.0f)) : 0;
+	for (int path = 0; path < 2; path++)
+	{
+		fi_conv		one = cv;
+
+		cv.res = cv1->res != NULL ? res2 : NULL;
+		one.res = cv1->res != NULL ? res2 + nout : NULL;
+		/* the direct batch uses one GEMM only where the own kernel runs */
+		exact = path == 0 || fi_gemm_small_ok(1, cv.cout, cv.cin);
+		if (path == 0)
+			ok = fi_conv2d(ws, &one, &second, &o1, NULL, &err) == FI_OK &&
+				fi_conv2d_n(ws, &cv, &two, 2, &o, NULL, &err) == FI_OK;
+		else
+			ok = fi_conv2d_wino(ws, &one, u, &second, 1, &o1, NULL, &err) == FI_OK &&
+				fi_conv2d_wino(ws, &cv, u, &two, 2, &o, NULL, &err) == FI_OK;
+		if (exact)
+			ok = ok && memcmp(yb, path ? yw : yd, sizeof(float) * nout) == 0 &&
+				memcmp(yb + nout, y1, sizeof(float) * nout) == 0;
+		else
+			ok = ok && max_diff(yb, yw, nout) <= 1e-5 * maxo &&
+				max_diff(yb + nout, y1, nout) <= 1e-5 * maxo;
+		t_check(ok, "%s %dx%dx%d -> %d: a batch of 2 equals two single passes %s",
+				path ? "winograd" : "direct", in->h, in->w, in->c, cv.cout,
+				exact ? "bit for bit" : "within 1e-5 (OpenBLAS)");
+	}
+	free(x2);
+	free(res2);
+	free(y1);
+	free(yb);
+}
+
 /* One shape: Winograd and direct against the reference. */
 static void
 check_shape(fi_workspace *ws, int h, int w, int cin, int cout, fi_padding pad, fi_act act,
@@ -191,7 +268,7 @@ check_shape(fi_workspace *ws, int h, int w, int cin, int cout, fi_padding pad, f
 	cv.res = residual ? res : NULL;
 	fi_wino_filter(wt, cin, cout, u);
 	sd = fi_conv2d(ws, &cv, &in, &od, NULL, &err);
-	sw = fi_conv2d_wino(ws, &cv, u, &in, &ow, NULL, &err);
+	sw = fi_conv2d_wino(ws, &cv, u, &in, 1, &ow, NULL, &err);
 	t_check(fi_wino_ok(&cv, &in) && sd == FI_OK && sw == FI_OK && ow.h == hout && ow.w == wout &&
 			ow.c == cout, "%dx%dx%d -> %d: both ran (%s), shape %dx%dx%d", h, w, cin, cout,
 			err.msg, ow.h, ow.w, ow.c);
@@ -228,6 +305,7 @@ check_shape(fi_workspace *ws, int h, int w, int cin, int cout, fi_padding pad, f
 			pad == FI_PAD_SAME ? "SAME" : "VALID", act == FI_ACT_RELU ? " relu" : "",
 			bias ? " bias" : "", residual ? " res" : "", bad_w, worst_w,
 			sqrt(e2w / nout), sqrt(e2d / nout));
+	check_batch(ws, &cv, u, &in, yd, yw, nout);
 done:
 	free(x);
 	free(wt);
@@ -253,10 +331,10 @@ check_refusals(fi_workspace *ws)
 	fi_error	err = {0};
 
 	t_check(!fi_wino_ok(&s2, &in) &&
-			fi_conv2d_wino(ws, &s2, u, &in, &out, NULL, &err) == FI_ERR_INTERNAL,
+			fi_conv2d_wino(ws, &s2, u, &in, 1, &out, NULL, &err) == FI_ERR_INTERNAL,
 			"stride 2 refused: %s", err.msg);
 	t_check(!fi_wino_ok(&odd, &in) &&
-			fi_conv2d_wino(ws, &odd, u, &in, &out, NULL, &err) == FI_ERR_INTERNAL,
+			fi_conv2d_wino(ws, &odd, u, &in, 1, &out, NULL, &err) == FI_ERR_INTERNAL,
 			"leaky activation refused: %s", err.msg);
 }
 
@@ -270,6 +348,7 @@ check_net(fi_workspace *ws)
 				dd[FI_REC_DIM];
 	fi_error	err = {0};
 	double		worst = 0;
+	bool		exact;
 	fi_status	s1,
 				s2;
 
@@ -291,6 +370,34 @@ check_net(fi_workspace *ws)
 	t_check(s1 == FI_OK && s2 == FI_OK && worst > 0 && worst < 1e-4,
 			"net: Winograd descriptor within 1e-4 of the direct one and not the same path "
 			"(max |diff| %.3g)", worst);
+	for (int wino = 1; wino >= 0; wino--)
+	{
+		float	   *two = malloc(sizeof(float) * 2 * 150 * 150 * 3),
+					single[2][FI_REC_DIM],
+					batch[2][FI_REC_DIM];
+
+		fi_wino_enabled = wino;
+		for (int i = 0; i < 150 * 150 * 3; i++)
+		{
+			two[i] = in[i];
+			two[150 * 150 * 3 + i] = rnd(1.0f);
+		}
+		s1 = fi_recognition_forward(m, ws, two, single[0], NULL, NULL, NULL, &err);
+		s2 = fi_recognition_forward(m, ws, two + 150 * 150 * 3, single[1], NULL, NULL, NULL, &err);
+		/* bit for bit with the own GEMM kernels; OpenBLAS may round differently with M */
+		exact = fi_gemm_small_ok(1, 64, 64);
+		s1 = s1 == FI_OK && s2 == FI_OK ?
+			fi_recognition_forward_n(m, ws, two, 2, batch[0], NULL, NULL, NULL, &err) : s1;
+		t_check(s1 == FI_OK && memcmp(single[0], single[1], sizeof(single[0])) != 0 &&
+				(exact ? memcmp(single, batch, sizeof(batch)) == 0 :
+				 max_diff(single[0], batch[0], 2 * FI_REC_DIM) < 1e-5),
+				"net (%s): a batch of 2 gives each input its own pass's descriptor %s",
+				wino ? "Winograd" : "direct", exact ? "bit for bit" : "within 1e-5 (OpenBLAS)");
+		t_check(fi_recognition_forward_n(m, ws, two, 3, batch[0], NULL, NULL, NULL, &err) ==
+				FI_ERR_INTERNAL, "a batch of 3 is refused: %s", err.msg);
+		free(two);
+	}
+	fi_wino_enabled = true;
 	free(in);
 	fi_model_close(m);
 }

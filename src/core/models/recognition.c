@@ -116,11 +116,14 @@ fi_recognition_prepare(fi_model *m, fi_error *err)
 	return FI_OK;
 }
 
-/* convLayer: folded conv (+ residual res, + relu) of `in` into workspace slot `slot`. */
+/*
+ * convLayer: folded conv (+ residual res, + relu) of the n images of `in`
+ * (stored one after another) into workspace slot `slot`.
+ */
 static fi_status
 conv_layer(const fi_model *m, fi_workspace *ws, const char *name, int k, int stride,
 		   fi_padding pad, fi_act act, const fi_tensor *res, int cout, const fi_tensor *in,
-		   int slot, fi_tensor *out, const fi_cancel *c, fi_error *err)
+		   int n, int slot, fi_tensor *out, const fi_cancel *c, fi_error *err)
 {
 	fi_conv		cv;
 	char		wname[128];
@@ -133,7 +136,7 @@ conv_layer(const fi_model *m, fi_workspace *ws, const char *name, int k, int str
 	cv.pad = fi_pads_for(pad, in->h, in->w, k, stride);
 	cv.act = act;
 	cv.res = res != NULL ? res->data : NULL;
-	if ((s = fi_ws_tensor(ws, slot, 1, 1, MAX_ACT, out, err)) != FI_OK)
+	if ((s = fi_ws_tensor(ws, slot, 1, n, MAX_ACT, out, err)) != FI_OK)
 		return s;
 	snprintf(wname, sizeof(wname), "recognition/%s" WINO_SUFFIX, name);
 	if (k == 3 && stride == 1 && fi_wino_ok(&cv, in) && fi_model_has(m, wname))
@@ -142,9 +145,9 @@ conv_layer(const fi_model *m, fi_workspace *ws, const char *name, int k, int str
 
 		if ((s = fi_model_tensor(m, wname, 3, ushape, &u, NULL, err)) != FI_OK)
 			return s;
-		return fi_conv2d_wino(ws, &cv, u, in, out, c, err);
+		return fi_conv2d_wino(ws, &cv, u, in, n, out, c, err);
 	}
-	return fi_conv2d(ws, &cv, in, out, c, err);
+	return fi_conv2d_n(ws, &cv, in, n, out, c, err);
 }
 
 /*
@@ -180,6 +183,24 @@ down_merge(const fi_tensor *x, const fi_tensor *h, fi_tensor *out)
 		}
 }
 
+/* down_merge of each of n images stored one after another. */
+static void
+down_merge_n(const fi_tensor *x, const fi_tensor *h, int n, fi_tensor *out)
+{
+	for (int i = 0; i < n; i++)
+	{
+		fi_tensor	xi = *x,
+					hi = *h,
+					oi = *out;
+
+		xi.data += (size_t) i * fi_tensor_size(x);
+		hi.data += (size_t) i * fi_tensor_size(h);
+		oi.data += (size_t) i * ((x->h - 2) / 2 + 1) * ((x->w - 2) / 2 + 1) * h->c;
+		down_merge(&xi, &hi, &oi);
+		*out = (fi_tensor) {oi.h, oi.w, oi.c, out->data};
+	}
+}
+
 /* Report a layer to the hook, if any. */
 static void
 report(fi_layer_hook hook, void *arg, const char *name, const fi_tensor *t)
@@ -194,28 +215,83 @@ fi_recognition_forward(const fi_model *m, fi_workspace *ws, const float *input,
 					   float out[FI_REC_DIM], fi_layer_hook hook, void *hook_arg,
 					   const fi_cancel *c, fi_error *err)
 {
-	fi_tensor	in = {FI_REC_SIZE, FI_REC_SIZE, 3, (float *) input};
-	fi_tensor	t[3];			/* activations in slots SLOT_A + 0..2 */
-	int			x,				/* index of the current activation in t[] */
-				h1,
-				h2;
+	return fi_recognition_forward_n(m, ws, input, 1, out, hook, hook_arg, c, err);
+}
+
+/* Global average over the final positions, then fc 256 -> 128 without bias, per image. */
+static fi_status
+head(const fi_model *m, const fi_tensor *t, int n, float *out, fi_layer_hook hook,
+	 void *hook_arg, fi_error *err)
+{
+	int			npos = t->h * t->w;
 	float		avg[256];
 	const float *fcw;
 	int			fcshape[2] = {256, FI_REC_DIM};
 	fi_status	s;
 
+	if (t->c != 256)
+		return fi_set_error(err, FI_ERR_INTERNAL, "recognition: unexpected final shape");
+	if ((s = fi_model_tensor(m, "recognition/fc", 2, fcshape, &fcw, NULL, err)) != FI_OK)
+		return s;
+	for (int i = 0; i < n; i++)
+	{
+		const float *x = t->data + (size_t) i * npos * 256;
+		fi_tensor	g = {1, 1, 256, avg},
+					d = {1, 1, FI_REC_DIM, out + (size_t) i * FI_REC_DIM};
+
+		for (int ch = 0; ch < 256; ch++)
+		{
+			float		sum = 0.0f;
+
+			for (int p = 0; p < npos; p++)
+				sum += x[(size_t) p * 256 + ch];
+			avg[ch] = sum / (float) npos;
+		}
+		if (i == 0)
+			report(hook, hook_arg, "global_avg", &g);
+		fi_fc(avg, 256, fcw, NULL, FI_REC_DIM, d.data);
+		if (i == 0)
+			report(hook, hook_arg, "descriptor", &d);
+	}
+	return FI_OK;
+}
+
+/* The net on n normalised inputs at once (the hook sees the first image's layers). */
+fi_status
+fi_recognition_forward_n(const fi_model *m, fi_workspace *ws, const float *input, int n,
+						 float *out, fi_layer_hook hook, void *hook_arg,
+						 const fi_cancel *c, fi_error *err)
+{
+	fi_tensor	in = {FI_REC_SIZE, FI_REC_SIZE, 3, (float *) input};
+	fi_tensor	t[3];			/* activations in slots SLOT_A + 0..2 */
+	int			x,				/* index of the current activation in t[] */
+				h1,
+				h2;
+	fi_status	s;
+
+	if (n < 1 || n > FI_REC_MAX_BATCH)
+		return fi_set_error(err, FI_ERR_INTERNAL, "recognition: batch of %d images", n);
 	if ((s = fi_blas_load(NULL, err)) != FI_OK)
 		return s;
 	report(hook, hook_arg, "input_normalized", &in);
 
 	/* stem: 7x7/2 VALID conv + relu, 3x3/2 VALID max pool */
 	if ((s = conv_layer(m, ws, "conv32_down", 7, 2, FI_PAD_VALID, FI_ACT_RELU, NULL, 32,
-						&in, SLOT_A, &t[0], c, err)) != FI_OK)
+						&in, n, SLOT_A, &t[0], c, err)) != FI_OK)
 		return s;
 	report(hook, hook_arg, "conv32_down", &t[0]);
-	if ((s = fi_ws_tensor(ws, SLOT_A + 1, 1, 1, MAX_ACT, &t[1], err)) != FI_OK)
+	if ((s = fi_ws_tensor(ws, SLOT_A + 1, 1, n, MAX_ACT, &t[1], err)) != FI_OK)
 		return s;
-	fi_maxpool(&t[0], 3, 2, fi_pads_for(FI_PAD_VALID, t[0].h, t[0].w, 3, 2), &t[1]);
+	for (int i = 0; i < n; i++)
+	{
+		fi_tensor	a = t[0],
+					b = t[1];
+
+		a.data += (size_t) i * fi_tensor_size(&t[0]);
+		b.data += (size_t) i * ((t[0].h - 3) / 2 + 1) * ((t[0].w - 3) / 2 + 1) * t[0].c;
+		fi_maxpool(&a, 3, 2, fi_pads_for(FI_PAD_VALID, a.h, a.w, 3, 2), &b);
+		t[1] = (fi_tensor) {b.h, b.w, b.c, t[1].data};
+	}
 	report(hook, hook_arg, "maxpool", &t[1]);
 	x = 1;
 
@@ -232,53 +308,27 @@ fi_recognition_forward(const fi_model *m, fi_workspace *ws, const float *input,
 		h2 = (x + 2) % 3;
 		if ((s = conv_layer(m, ws, n1, 3, blocks[i].down ? 2 : 1,
 							blocks[i].down ? FI_PAD_VALID : FI_PAD_SAME, FI_ACT_RELU, NULL,
-							blocks[i].cout, &t[x], SLOT_A + h1, &t[h1], c, err)) != FI_OK)
+							blocks[i].cout, &t[x], n, SLOT_A + h1, &t[h1], c, err)) != FI_OK)
 			return s;
 		if (blocks[i].down)
 		{
 			if ((s = conv_layer(m, ws, n2, 3, 1, FI_PAD_SAME, FI_ACT_NONE, NULL,
-								blocks[i].cout, &t[h1], SLOT_A + h2, &t[h2], c, err)) != FI_OK)
+								blocks[i].cout, &t[h1], n, SLOT_A + h2, &t[h2], c, err)) != FI_OK)
 				return s;
-			down_merge(&t[x], &t[h2], &t[h1]);
+			down_merge_n(&t[x], &t[h2], n, &t[h1]);
 			x = h1;
 		}
 		else
 		{
 			/* residual: relu(conv2(h) + x), the add and relu fused into the conv's store */
 			if ((s = conv_layer(m, ws, n2, 3, 1, FI_PAD_SAME, FI_ACT_RELU, &t[x],
-								blocks[i].cout, &t[h1], SLOT_A + h2, &t[h2], c, err)) != FI_OK)
+								blocks[i].cout, &t[h1], n, SLOT_A + h2, &t[h2], c, err)) != FI_OK)
 				return s;
 			x = h2;
 		}
 		report(hook, hook_arg, blocks[i].name, &t[x]);
 	}
-
-	/* global average over the 2x2 positions, then fc 256 -> 128 without bias */
-	{
-		int			npos = t[x].h * t[x].w;
-		fi_tensor	g = {1, 1, t[x].c, avg};
-
-		if (t[x].c != 256)
-			return fi_set_error(err, FI_ERR_INTERNAL, "recognition: unexpected final shape");
-		for (int ch = 0; ch < 256; ch++)
-		{
-			float		sum = 0.0f;
-
-			for (int p = 0; p < npos; p++)
-				sum += t[x].data[(size_t) p * 256 + ch];
-			avg[ch] = sum / (float) npos;
-		}
-		report(hook, hook_arg, "global_avg", &g);
-	}
-	if ((s = fi_model_tensor(m, "recognition/fc", 2, fcshape, &fcw, NULL, err)) != FI_OK)
-		return s;
-	fi_fc(avg, 256, fcw, NULL, FI_REC_DIM, out);
-	{
-		fi_tensor	d = {1, 1, FI_REC_DIM, out};
-
-		report(hook, hook_arg, "descriptor", &d);
-	}
-	return FI_OK;
+	return head(m, &t[x], n, out, hook, hook_arg, err);
 }
 
 /* Crop -> centred square -> 150x150 -> normalised -> net. */

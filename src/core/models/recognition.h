@@ -14,6 +14,8 @@
 
 #define FI_REC_SIZE 150
 #define FI_REC_DIM 128
+/* Most images fi_recognition_forward_n takes at once (a chip and its mirror). */
+#define FI_REC_MAX_BATCH 2
 
 /* Called after each named layer (golden tests); t is only valid during the call. */
 typedef void (*fi_layer_hook) (void *arg, const char *name, const fi_tensor *t);
@@ -33,6 +35,17 @@ fi_status	fi_recognition_prepare(fi_model *m, fi_error *err);
 fi_status	fi_recognition_forward(const fi_model *m, fi_workspace *ws, const float *input,
 								   float out[FI_REC_DIM], fi_layer_hook hook, void *hook_arg,
 								   const fi_cancel *c, fi_error *err);
+
+/*
+ * The net on n (1..FI_REC_MAX_BATCH) inputs stored one after another
+ * (input: n x 150x150x3, out: n x FI_REC_DIM): the layers whose weights are
+ * the cost read them once for all n.  Each descriptor is the one
+ * fi_recognition_forward gives its input alone (bit for bit where the own
+ * GEMM kernels run, gemm_small.h).  hook sees the first image.
+ */
+fi_status	fi_recognition_forward_n(const fi_model *m, fi_workspace *ws, const float *input,
+									 int n, float *out, fi_layer_hook hook, void *hook_arg,
+									 const fi_cancel *c, fi_error *err);
 
 /*
  * Descriptor of crop (NULL = whole image) of img: pad centred to a square,

@@ -1,6 +1,7 @@
 /*
  * winograd.c
- *	  F(2x2,3x3) convs in bands of tile rows: input transform (B^T d B) into
+ *	  F(2x2,3x3) convs in bands of tile rows (of all the images of a batch:
+ *	  the GEMMs read each filter once for them all): input transform (B^T d B) into
  *	  V[16][tiles][cin], 16 GEMMs M[p] = V[p] * U[p], inverse transform
  *	  (A^T m A) with the epilogue.  One obvious loop per stage; channels are
  *	  the inner dimension, 8 at a time.
@@ -77,20 +78,23 @@ fi_wino_ok(const fi_conv *cv, const fi_tensor *in)
 }
 
 /*
- * V[p][t][ci] = (B^T d B)[p] for the tiles of tile rows [ty0, ty1), tw tiles
- * a row; d is the 4x4 input patch at (2ty - top, 2tx - left), zero outside.
+ * V[p][t][ci] = (B^T d B)[p] for the tiles of tile rows [r0, r1) of the
+ * batch (row r: image r / th, tile row r % th), tw tiles a row; d is the 4x4
+ * input patch at (2ty - top, 2tx - left), zero outside.
  */
 FI_CLONES static void
-input_transform(const fi_conv *cv, const fi_tensor *in, int ty0, int ty1, int tw, int ntile,
-				float *restrict v)
+input_transform(const fi_conv *cv, const fi_tensor *in, int th, int r0, int r1, int tw,
+				int ntile, float *restrict v)
 {
 	int			C = in->c;
 	size_t		pstride = (size_t) ntile * C;	/* floats between points */
 
-	for (int ty = ty0; ty < ty1; ty++)
+	for (int row = r0; row < r1; row++)
 		for (int tx = 0; tx < tw; tx++)
 		{
-			int			t = (ty - ty0) * tw + tx;
+			int			t = (row - r0) * tw + tx,
+						ty = row % th;
+			const float *img = in->data + (size_t) (row / th) * in->h * in->w * C;
 			const float *px[4][4];	/* NULL: padding */
 
 			for (int r = 0; r < 4; r++)
@@ -100,7 +104,7 @@ input_transform(const fi_conv *cv, const fi_tensor *in, int ty0, int ty1, int tw
 								ix = 2 * tx - cv->pad.left + q;
 
 					px[r][q] = (iy >= 0 && iy < in->h && ix >= 0 && ix < in->w) ?
-						in->data + ((size_t) iy * in->w + ix) * C : NULL;
+						img + ((size_t) iy * in->w + ix) * C : NULL;
 				}
 			for (int ch = 0; ch < C; ch += 8)
 			{
@@ -171,23 +175,25 @@ epilogue(v8 y, const fi_conv *cv, size_t at, int co)
 }
 
 /*
- * out = A^T m A + epilogue for the tiles of tile rows [ty0, ty1); the
- * outputs of a tile that fall past the bottom/right edge are dropped.
+ * out = A^T m A + epilogue for the tiles of tile rows [r0, r1) of the batch
+ * (row r: image r / th, tile row r % th); the outputs of a tile that fall
+ * past the bottom/right edge are dropped.
  */
 FI_CLONES static void
-output_transform(const fi_conv *cv, const float *restrict m, int ty0, int ty1, int tw,
+output_transform(const fi_conv *cv, const float *restrict m, int th, int r0, int r1, int tw,
 				 int ntile, fi_tensor *out)
 {
 	int			K = out->c;
 	size_t		pstride = (size_t) ntile * K;
 
-	for (int ty = ty0; ty < ty1; ty++)
+	for (int row = r0; row < r1; row++)
 		for (int tx = 0; tx < tw; tx++)
 		{
-			int			t = (ty - ty0) * tw + tx;
+			int			t = (row - r0) * tw + tx,
+						ty = row % th;
+			size_t		img = (size_t) (row / th) * out->h * out->w * K;
 			int			ny = out->h - 2 * ty < 2 ? 1 : 2,
 						nx = out->w - 2 * tx < 2 ? 1 : 2;
-
 			for (int co = 0; co < K; co += 8)
 			{
 				const float *src = m + (size_t) t * K + co;
@@ -212,7 +218,7 @@ output_transform(const fi_conv *cv, const float *restrict m, int ty0, int ty1, i
 				for (int r = 0; r < ny; r++)
 					for (int q = 0; q < nx; q++)
 					{
-						size_t		at = ((size_t) (2 * ty + r) * out->w + 2 * tx + q) * K + co;
+						size_t		at = img + ((size_t) (2 * ty + r) * out->w + 2 * tx + q) * K + co;
 
 						*(v8u *) (out->data + at) = epilogue(y[r][q], cv, at, co);
 					}
@@ -220,9 +226,9 @@ output_transform(const fi_conv *cv, const float *restrict m, int ty0, int ty1, i
 		}
 }
 
-/* The conv in bands of tile rows. */
+/* The conv of n images in bands of tile rows. */
 fi_status
-fi_conv2d_wino(fi_workspace *ws, const fi_conv *cv, const float *u, const fi_tensor *in,
+fi_conv2d_wino(fi_workspace *ws, const fi_conv *cv, const float *u, const fi_tensor *in, int n,
 			   fi_tensor *out, const fi_cancel *c, fi_error *err)
 {
 	const fi_blas *bl = fi_blas_get();
@@ -234,30 +240,30 @@ fi_conv2d_wino(fi_workspace *ws, const fi_conv *cv, const float *u, const fi_ten
 	int			band;
 	float	   *buf;
 
-	if (!fi_wino_ok(cv, in))
+	if (!fi_wino_ok(cv, in) || n < 1)
 		return fi_set_error(err, FI_ERR_INTERNAL, "winograd conv: unsupported shape");
 	if (bl == NULL)
 		return fi_set_error(err, FI_ERR_INTERNAL, "OpenBLAS is not loaded");
 	if (hout <= 0 || wout <= 0)
 		return fi_set_error(err, FI_ERR_INTERNAL, "winograd conv: empty output");
-	buf = fi_ws_reserve_band(ws, FI_WS_IM2COL, BAND_FLOATS, th, tw * tile_floats, &band, err);
+	buf = fi_ws_reserve_band(ws, FI_WS_IM2COL, BAND_FLOATS, n * th, tw * tile_floats, &band, err);
 	if (buf == NULL)
 		return err != NULL ? err->code : FI_ERR_NOMEM;
 	out->h = hout;
 	out->w = wout;
 	out->c = cv->cout;
-	for (int ty0 = 0; ty0 < th; ty0 += band)
+	for (int r0 = 0; r0 < n * th; r0 += band)
 	{
-		int			ty1 = ty0 + band < th ? ty0 + band : th;
-		int			ntile = (ty1 - ty0) * tw;
+		int			r1 = r0 + band < n * th ? r0 + band : n * th;
+		int			ntile = (r1 - r0) * tw;
 		float	   *v = buf,
 				   *m = buf + (size_t) FI_WINO_POINTS * ntile * cv->cin;
 
 		if (fi_cancelled(c))
 			return fi_set_error(err, FI_CANCELLED, "canceled");
-		input_transform(cv, in, ty0, ty1, tw, ntile, v);
+		input_transform(cv, in, th, r0, r1, tw, ntile, v);
 		point_gemms(bl, ntile, cv->cin, cv->cout, v, u, m);
-		output_transform(cv, m, ty0, ty1, tw, ntile, out);
+		output_transform(cv, m, th, r0, r1, tw, ntile, out);
 	}
 	return FI_OK;
 }

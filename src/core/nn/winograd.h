@@ -27,12 +27,13 @@ void		fi_wino_filter(const float *w, int cin, int cout, float *u);
 bool		fi_wino_ok(const fi_conv *cv, const fi_tensor *in);
 
 /*
- * The conv cv (its w unused) with the transformed filters u; out->data must
- * hold the result.  Uses workspace slot FI_WS_IM2COL; polls c between bands
- * of tile rows.
+ * The conv cv (its w unused) with the transformed filters u on n images of
+ * in's shape stored one after another from in->data (cv->res, out->data
+ * likewise: n images of out's shape); out gets one image's shape.  Uses
+ * workspace slot FI_WS_IM2COL; polls c between bands of tile rows.
  */
 fi_status	fi_conv2d_wino(fi_workspace *ws, const fi_conv *cv, const float *u,
-						   const fi_tensor *in, fi_tensor *out, const fi_cancel *c,
+						   const fi_tensor *in, int n, fi_tensor *out, const fi_cancel *c,
 						   fi_error *err);
 
 /* Set to false to run the direct convs instead (tests, benchmarks). */
