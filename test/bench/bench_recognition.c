@@ -3,7 +3,12 @@
  *	  Recognition net speed: ms per 150x150 image, batch 1, one thread,
  *	  median of N runs after warm-up; GFLOP/s (541.7 MFLOP/image) and the
  *	  fraction of this core's fp32 peak, measured with an FMA loop.
- *	  Usage: bench_recognition [runs] [--profile] [--dump FILE]
+ *	  Usage: bench_recognition [runs] [--profile] [--ab] [--batch] [--dump FILE]
+ *	  (--ab: the direct convs against Winograd (fi_wino_enabled), alternating
+ *	  run by run in this process: per-layer medians and the ratio.
+ *	  --batch: a chip and its mirror as two forward passes against one
+ *	  pass of both (fi_recognition_forward_n), alternating likewise.  Both
+ *	  modes time the thread's CPU time, not the wall clock.)
  *	  (--dump writes the descriptor of the deterministic input, 128 float32 LE,
  *	  for bench_torch.py; the last line "median_ms <x>" is for scripts.)
  *	  Env: FACEID_WEIGHTS (default <repo>/build/faceid_weights.bin).
@@ -11,6 +16,7 @@
  */
 #include "nn/blas.h"
 #include "nn/model.h"
+#include "nn/winograd.h"
 #include "models/recognition.h"
 #include "testutil.h"
 
@@ -57,6 +63,9 @@ peak_avx512(void)
 	return (double) iters * 12 * 16 * 2 / ((t1 - t0) * 1e6);
 }
 
+/* Clock of the per-layer hook: wall time, CPU time in the A/B modes. */
+static double (*prof_clock) (void) = t_ms;
+
 /* Per-layer timing through the forward hook. */
 typedef struct prof
 {
@@ -72,7 +81,7 @@ static void
 prof_hook(void *arg, const char *name, const fi_tensor *t)
 {
 	prof	   *p = arg;
-	double		now = t_ms();
+	double		now = prof_clock();
 	int			i;
 
 	for (i = 0; i < p->n; i++)
@@ -82,7 +91,116 @@ prof_hook(void *arg, const char *name, const fi_tensor *t)
 		p->name[p->n++] = name;
 	if (i < MAX_LAYERS && p->ms[i] != NULL)
 		p->ms[i][p->run] = now - p->t_last;
-	p->t_last = t_ms();
+	p->t_last = prof_clock();
+}
+
+/* CPU time of this thread in ms (the A/B modes: waiting for a core is not counted). */
+static double
+cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * Direct (v = 0) and Winograd (v = 1) convs, alternating run by run (the
+ * order swaps each run): per-layer medians of each and the median of the
+ * per-run ratios of the whole net.
+ */
+static void
+ab_compare(const fi_model *m, fi_workspace *ws, const float *in, int runs)
+{
+	prof		p[2] = {{0}, {0}};
+	double	   *tot[2],
+			   *ratio = malloc(sizeof(double) * runs);
+	float		out[FI_REC_DIM];
+	fi_error	err = {0};
+
+	for (int v = 0; v < 2; v++)
+	{
+		tot[v] = malloc(sizeof(double) * runs);
+		for (int i = 0; i < MAX_LAYERS; i++)
+			p[v].ms[i] = malloc(sizeof(double) * runs);
+	}
+	for (int r = 0; r < runs; r++)
+	{
+		for (int k = 0; k < 2; k++)
+		{
+			int			v = (r + k) % 2;
+			double		t0;
+
+			fi_wino_enabled = v == 1;
+			p[v].run = r;
+			t0 = p[v].t_last = cpu_ms();
+			fi_recognition_forward(m, ws, in, out, prof_hook, &p[v], NULL, &err);
+			tot[v][r] = cpu_ms() - t0;
+		}
+		ratio[r] = tot[1][r] / tot[0][r];
+	}
+	fi_wino_enabled = true;
+	printf("  direct vs Winograd convs, alternating, %d runs (median CPU ms):\n", runs);
+	printf("    %-18s %8s %8s %6s\n", "layer", "direct", "wino", "ratio");
+	for (int i = 0; i < p[0].n; i++)
+	{
+		double		a = t_median(p[0].ms[i], runs),
+					b = t_median(p[1].ms[i], runs);
+
+		printf("    %-18s %8.3f %8.3f %6.2f\n", p[0].name[i], a, b, a > 0 ? b / a : 0);
+	}
+	printf("    %-18s %8.3f %8.3f %6.2f (median of per-run ratios)\n", "whole net",
+		   t_median(tot[0], runs), t_median(tot[1], runs), t_median(ratio, runs));
+	for (int v = 0; v < 2; v++)
+	{
+		free(tot[v]);
+		for (int i = 0; i < MAX_LAYERS; i++)
+			free(p[v].ms[i]);
+	}
+	free(ratio);
+}
+
+/* Two single passes (v = 0) against one batch of two (v = 1), alternating. */
+static void
+batch_compare(const fi_model *m, fi_workspace *ws, const float *in, int runs)
+{
+	size_t		img = (size_t) 150 * 150 * 3;
+	float	   *two = malloc(sizeof(float) * 2 * img),
+				out[2][FI_REC_DIM];
+	double	   *ms[2] = {malloc(sizeof(double) * runs), malloc(sizeof(double) * runs)},
+			   *ratio = malloc(sizeof(double) * runs);
+	fi_error	err = {0};
+
+	memcpy(two, in, sizeof(float) * img);
+	for (int y = 0; y < 150; y++)		/* the mirror, as the pipeline's flip average */
+		for (int x = 0; x < 150; x++)
+			memcpy(two + img + ((size_t) y * 150 + x) * 3, in + ((size_t) y * 150 + 149 - x) * 3,
+				   sizeof(float) * 3);
+	for (int r = 0; r < runs; r++)
+	{
+		for (int k = 0; k < 2; k++)
+		{
+			int			v = (r + k) % 2;
+			double		t0 = cpu_ms();
+
+			if (v == 0)
+			{
+				fi_recognition_forward(m, ws, two, out[0], NULL, NULL, NULL, &err);
+				fi_recognition_forward(m, ws, two + img, out[1], NULL, NULL, NULL, &err);
+			}
+			else
+				fi_recognition_forward_n(m, ws, two, 2, out[0], NULL, NULL, NULL, &err);
+			ms[v][r] = cpu_ms() - t0;
+		}
+		ratio[r] = ms[1][r] / ms[0][r];
+	}
+	printf("  chip + mirror, alternating, %d runs (CPU time): two passes %.3f ms, one batch of 2 %.3f ms, "
+		   "ratio %.2f (median of per-run ratios)\n", runs, t_median(ms[0], runs),
+		   t_median(ms[1], runs), t_median(ratio, runs));
+	free(two);
+	free(ms[0]);
+	free(ms[1]);
+	free(ratio);
 }
 
 /* Load the model, then time the net and each of its layers. */
@@ -91,7 +209,9 @@ main(int argc, char **argv)
 {
 	int			runs = 100,
 				warm = 10;
-	bool		profile = false;
+	bool		profile = false,
+				ab = false,
+				batch = false;
 	const char *dump = NULL;
 	char		weights[PATH_MAX + 64];
 	const char *e = getenv("FACEID_WEIGHTS");
@@ -108,6 +228,10 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--profile") == 0)
 			profile = true;
+		else if (strcmp(argv[i], "--ab") == 0)
+			ab = true;
+		else if (strcmp(argv[i], "--batch") == 0)
+			batch = true;
 		else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
 			dump = argv[++i];
 		else
@@ -185,6 +309,14 @@ main(int argc, char **argv)
 		for (int i = 0; i < MAX_LAYERS; i++)
 			free(p.ms[i]);
 	}
+	if (ab)
+	{
+		prof_clock = cpu_ms;
+		ab_compare(m, ws, in, runs);
+		prof_clock = t_ms;
+	}
+	if (batch)
+		batch_compare(m, ws, in, runs);
 	if (dump != NULL)
 	{
 		FILE	   *f = fopen(dump, "wb");

@@ -18,7 +18,7 @@ struct fi_pipeline
 	const fi_model *m;
 	fi_workspace *ws;
 	fi_ssd	   *ssd;			/* loaded on first SSD use */
-	float	   *chip;			/* 150x150x3 recognition input */
+	float	   *chip;			/* 2 x 150x150x3 recognition inputs: the chip, its mirror */
 	int64_t		detector_runs,
 				encoder_runs;
 };
@@ -65,7 +65,7 @@ fi_pipeline_new(const fi_model *m, fi_pipeline **out, fi_error *err)
 
 	*out = NULL;
 	if (p == NULL || (p->ws = fi_workspace_new()) == NULL ||
-		(p->chip = malloc(sizeof(float) * FI_REC_SIZE * FI_REC_SIZE * 3)) == NULL)
+		(p->chip = malloc(sizeof(float) * 2 * FI_REC_SIZE * FI_REC_SIZE * 3)) == NULL)
 	{
 		fi_pipeline_free(p);
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory creating the face pipeline");
@@ -207,17 +207,20 @@ fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *
 		fi_similarity_chip(img, f->landmarks, NULL, p->chip);
 		s = FI_OK;
 	}
-	if (s == FI_OK)
+	if (s == FI_OK && !opts->flip_average)
 		s = fi_recognition_forward(p->m, p->ws, p->chip, f->descriptor, NULL, NULL, c, err);
-	if (s == FI_OK && opts->flip_average)
+	else if (s == FI_OK)
 	{
-		float		d2[FI_REC_DIM];
+		/* the chip and its mirror in one pass: the late layers read their weights once */
+		size_t		chip = (size_t) FI_REC_SIZE * FI_REC_SIZE * 3;
+		float		d[2][FI_REC_DIM];
 
 		p->encoder_runs++;
-		mirror_chip(p->chip);
-		s = fi_recognition_forward(p->m, p->ws, p->chip, d2, NULL, NULL, c, err);
+		memcpy(p->chip + chip, p->chip, sizeof(float) * chip);
+		mirror_chip(p->chip + chip);
+		s = fi_recognition_forward_n(p->m, p->ws, p->chip, 2, d[0], NULL, NULL, c, err);
 		for (int k = 0; s == FI_OK && k < FI_REC_DIM; k++)
-			f->descriptor[k] = (f->descriptor[k] + d2[k]) / 2;
+			f->descriptor[k] = (d[0][k] + d[1][k]) / 2;
 	}
 	if (s == FI_OK)
 		f->has_descriptor = true;

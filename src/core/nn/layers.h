@@ -79,6 +79,15 @@ void		fi_activate(float *x, size_t n, fi_act act);
 fi_status	fi_conv2d(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in,
 					  fi_tensor *out, const fi_cancel *c, fi_error *err);
 
+/*
+ * The same conv on n images of in's shape stored one after another from
+ * in->data (cv->res and out->data likewise); out gets one image's shape.
+ * Each image's result is the one fi_conv2d gives it alone, bit for bit (the
+ * batch shares a GEMM only where the own kernel, row by row, runs it).
+ */
+fi_status	fi_conv2d_n(fi_workspace *ws, const fi_conv *cv, const fi_tensor *in, int n,
+						fi_tensor *out, const fi_cancel *c, fi_error *err);
+
 /* Depthwise conv (channel multiplier 1); polls c between rows. */
 fi_status	fi_dwconv2d(const fi_dwconv *dw, const fi_tensor *in, fi_tensor *out,
 						const fi_cancel *c, fi_error *err);

@@ -6,6 +6,8 @@
  */
 #include "nn/model.h"
 
+#include "models/recognition.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -37,6 +39,8 @@ struct fi_model
 	char		version[33];
 	int			n;
 	fi_model_entry *idx;		/* sorted by name */
+	int			nderived;
+	fi_model_entry derived[FI_MODEL_MAX_DERIVED];	/* owned name and data */
 };
 
 /* Little-endian loads from the mapping (the file is LE, memcpy avoids UB). */
@@ -86,6 +90,11 @@ fi_model_close(fi_model *m)
 		return;
 	if (m->base != NULL)
 		munmap((void *) m->base, m->size);
+	for (int i = 0; i < m->nderived; i++)
+	{
+		free((char *) m->derived[i].name);
+		free((float *) m->derived[i].data);
+	}
 	free(m->idx);
 	free(m->path);
 	free(m);
@@ -226,6 +235,8 @@ fi_model_open(const char *path, fi_model **out, fi_error *err)
 	}
 	close(fd);
 	s = model_validate(m, err);
+	if (s == FI_OK)
+		s = fi_recognition_prepare(m, err);
 	if (s != FI_OK)
 	{
 		fi_model_close(m);
@@ -235,13 +246,59 @@ fi_model_open(const char *path, fi_model **out, fi_error *err)
 	return FI_OK;
 }
 
+/* Attach a derived tensor (the model owns name and data from here on). */
+fi_status
+fi_model_add_derived(fi_model *m, const char *name, float *data, int ndim, const int *dims,
+					 fi_error *err)
+{
+	fi_model_entry *t = &m->derived[m->nderived];
+	uint64_t	count = 1;
+
+	if (m->nderived == FI_MODEL_MAX_DERIVED || ndim < 0 || ndim > FI_MODEL_MAX_DIMS)
+	{
+		free(data);
+		return fi_set_error(err, FI_ERR_INTERNAL, "model \"%s\": too many derived tensors", m->path);
+	}
+	if ((t->name = strdup(name)) == NULL)
+	{
+		free(data);
+		return fi_set_error(err, FI_ERR_NOMEM, "out of memory preparing model file \"%s\"", m->path);
+	}
+	t->ndim = ndim;
+	for (int d = 0; d < ndim; d++)
+		count *= (uint64_t) (t->dims[d] = dims[d]);
+	t->count = count;
+	t->data = data;
+	m->nderived++;
+	return FI_OK;
+}
+
+/* A tensor of the file, else a derived one; NULL when neither has the name. */
+static const fi_model_entry *
+find_entry(const fi_model *m, const char *name)
+{
+	fi_model_entry key = {.name = name};
+	const fi_model_entry *t = bsearch(&key, m->idx, m->n, sizeof(fi_model_entry), entry_cmp);
+
+	for (int i = 0; t == NULL && i < m->nderived; i++)
+		if (strcmp(m->derived[i].name, name) == 0)
+			t = &m->derived[i];
+	return t;
+}
+
+/* True when the file or the derived tensors hold `name`. */
+bool
+fi_model_has(const fi_model *m, const char *name)
+{
+	return find_entry(m, name) != NULL;
+}
+
 /* Look a tensor up by name and check its shape. */
 fi_status
 fi_model_tensor(const fi_model *m, const char *name, int ndim, const int *shape,
 				const float **data, int *dims_out, fi_error *err)
 {
-	fi_model_entry key = {.name = name};
-	const fi_model_entry *t = bsearch(&key, m->idx, m->n, sizeof(fi_model_entry), entry_cmp);
+	const fi_model_entry *t = find_entry(m, name);
 
 	if (t == NULL)
 		return fi_set_error(err, FI_ERR_MODEL_CORRUPT,

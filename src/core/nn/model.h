@@ -11,10 +11,15 @@
 #define FI_MODEL_FORMAT_VERSION 1
 #define FI_MODEL_VERSION "face-api-1.7.15"
 #define FI_MODEL_MAX_DIMS 6
+/* Tensors computed from the file's when it is opened (the encoder's Winograd filters). */
+#define FI_MODEL_MAX_DERIVED 32
 
 typedef struct fi_model fi_model;
 
-/* Map and validate the weights file; *out is set only on FI_OK. */
+/*
+ * Map and validate the weights file, then derive what the nets precompute
+ * (fi_recognition_prepare); *out is set only on FI_OK.
+ */
 fi_status	fi_model_open(const char *path, fi_model **out, fi_error *err);
 
 /* Unmap and free (NULL is fine). */
@@ -28,6 +33,17 @@ void		fi_model_close(fi_model *m);
 fi_status	fi_model_tensor(const fi_model *m, const char *name, int ndim,
 							const int *shape, const float **data, int *dims_out,
 							fi_error *err);
+
+/*
+ * Attach a tensor computed from the file's (found by fi_model_tensor after
+ * the file's own); the model owns name's copy and data (malloc'd) from here
+ * on, and frees data even when this fails.
+ */
+fi_status	fi_model_add_derived(fi_model *m, const char *name, float *data, int ndim,
+								 const int *dims, fi_error *err);
+
+/* True when the file or the derived tensors hold a tensor `name`. */
+bool		fi_model_has(const fi_model *m, const char *name);
 
 /* The path the model was opened from. */
 const char *fi_model_path(const fi_model *m);
