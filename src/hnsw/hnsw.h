@@ -12,8 +12,10 @@
  *	  lives on
  *	  (2m slots on levels 0 and 1, m on each level above), as index TIDs.  An
  *	  unused slot holds an invalid TID.  Neighbour lists are rewritten in
- *	  place, so an element's TID never changes; deleted elements stay as
- *	  tombstones that a search may walk through but never returns.
+ *	  place, so an element's TID never changes while it lives.  VACUUM turns
+ *	  deleted elements into tombstones that a search may walk through but
+ *	  never returns, and frees a tombstone's slot once no search can reach
+ *	  it; an insert then overwrites the free slot (reuse.c).
  *
  * Inside the graph every distance is the squared Euclidean distance from
  * the query to an element's decoded code (the build's graph in memory uses
@@ -128,6 +130,8 @@ typedef struct HnswMetaPageData
 	BlockNumber insertPage;		/* last page that took an element */
 	float4		errMax;			/* largest err of any element ever stored */
 	HnswQuant	quant;			/* codes of every element */
+	BlockNumber freeBlock;		/* lowest block that may hold a free slot;
+								 * 0 (the metapage): none known */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -146,11 +150,18 @@ typedef HnswPageOpaqueData *HnswPageOpaque;
 #define HNSW_PAGE_META			0x0001
 #define HnswPageGetOpaque(page) ((HnswPageOpaque) PageGetSpecialPointer(page))
 
+/* States of an element slot (HnswElementTupleData.deleted) */
+#define HNSW_ELEMENT_LIVE		0
+#define HNSW_ELEMENT_DELETED	1	/* tombstone: heap TID cleared, may be
+									 * linked, walked through, never returned */
+#define HNSW_ELEMENT_FREE		2	/* unreachable tombstone, lists cleared:
+									 * an insert may overwrite it */
+
 /* One element: see the file header */
 typedef struct HnswElementTupleData
 {
 	uint8		level;
-	uint8		deleted;
+	uint8		deleted;		/* HNSW_ELEMENT_* */
 	uint16		unused;
 	ItemPointerData heaptid;
 	float4		err;			/* |vector - decoded code|, rounded up */
@@ -333,6 +344,8 @@ extern void hnsw_write_meta_page(Relation index, int m, int efConstruction,
 extern void hnsw_update_meta(Relation index, uint64 entry, int entryLevel,
 							 BlockNumber insertPage, bool setEntry,
 							 bool building);
+extern void hnsw_move_free_hint(Relation index, BlockNumber expect,
+								BlockNumber blkno);
 extern Page hnsw_page_begin(Relation index, Buffer buf, bool building,
 							bool fullImage, GenericXLogState **state);
 extern void hnsw_page_finish(Buffer buf, bool building,
@@ -368,6 +381,11 @@ extern bool hnsw_read_element(Relation index, const HnswQuant *qz, uint64 id,
 extern bool hnsw_write_neighbor_list(Relation index, uint64 id, int lev, int m,
 									 ItemPointerData *oldlist,
 									 ItemPointerData *newlist, bool building);
+
+/* reuse.c */
+extern uint64 hnsw_reuse_slot(Relation index, BlockNumber hint,
+							  HnswElementTuple tup, Size size);
+extern void hnsw_free_tombstones(Relation index, BufferAccessStrategy strategy);
 
 /* scan.c */
 extern IndexScanDesc hnswbeginscan(Relation index, int nkeys, int norderbys);

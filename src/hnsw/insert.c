@@ -64,7 +64,10 @@ form_element(const uint8 *code, float4 err, ItemPointer heaptid, int m,
 	return tup;
 }
 
-/* Put a tuple on the insert page, or on a new page; returns its id. */
+/*
+ * Put a tuple in a free slot (reuse.c), on the insert page, or on a new
+ * page; returns its id.
+ */
 static uint64
 store_element(Relation index, HnswElementTuple tup, Size size, bool building)
 {
@@ -74,8 +77,13 @@ store_element(Relation index, HnswElementTuple tup, Size size, bool building)
 	Page		page;
 	GenericXLogState *state;
 	OffsetNumber offno;
+	uint64		id;
 
 	hnsw_read_meta(index, &meta);
+	/* a build has no free slots */
+	if (!building &&
+		(id = hnsw_reuse_slot(index, meta.freeBlock, tup, size)) != HNSW_INVALID_ID)
+		return id;
 	blkno = meta.insertPage;
 	if (BlockNumberIsValid(blkno))
 	{
@@ -168,6 +176,13 @@ choose_neighbors(HnswGraph *g, HnswCandidate *found, int nfound, int maxm,
 
 	for (int i = 0; i < nfound; i++)
 	{
+		/*
+		 * Never link to a tombstone (above level 0 the search returns them,
+		 * to route through; on disk only they lack a heap TID): VACUUM
+		 * frees the slots of tombstones nothing links to (reuse.c).
+		 */
+		if (!ItemPointerIsValid(&found[i].heaptid))
+			continue;
 		vecs[n] = store + (Size) n * FI_DIM;
 		if (g->vector(g, found[i].id, vecs[n]))
 			cands[n++] = found[i];
@@ -304,7 +319,7 @@ hnsw_write_neighbor_list(Relation index, uint64 id, int lev, int m,
 	if (HnswIdOffset(id) <= PageGetMaxOffsetNumber(page))
 	{
 		tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
-		if (tup->level >= lev &&
+		if (tup->level >= lev && tup->deleted != HNSW_ELEMENT_FREE &&
 			memcmp(&tup->neighbors[start], oldlist, sizeof(ItemPointerData) * slots) == 0)
 		{
 			page = hnsw_page_begin(index, buf, building, false, &state);
@@ -333,7 +348,7 @@ hnsw_read_element(Relation index, const HnswQuant *qz, uint64 id, int lev,
 	if (HnswIdOffset(id) <= PageGetMaxOffsetNumber(page))
 	{
 		tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
-		if (tup->level >= lev)
+		if (tup->level >= lev && tup->deleted != HNSW_ELEMENT_FREE)
 		{
 			hnsw_quant_decode(qz, tup->code, vec);
 			memcpy(list, &tup->neighbors[HnswLevelStart(m, lev)],

@@ -12,7 +12,10 @@
 
 #include "hnsw.h"
 
-/* Pin and share-lock the element id; NULL (and no buffer) if absent. */
+/*
+ * Pin and share-lock the element id; NULL (and no buffer) if absent or a
+ * free slot (no longer part of the graph).
+ */
 static HnswElementTuple
 disk_lock_element(Relation index, uint64 id, Buffer *buf)
 {
@@ -31,7 +34,8 @@ disk_lock_element(Relation index, uint64 id, Buffer *buf)
 		return NULL;
 	}
 	itemid = PageGetItemId(page, offno);
-	if (!ItemIdIsUsed(itemid))
+	if (!ItemIdIsUsed(itemid) ||
+		((HnswElementTuple) PageGetItem(page, itemid))->deleted == HNSW_ELEMENT_FREE)
 	{
 		UnlockReleaseBuffer(*buf);
 		*buf = InvalidBuffer;
@@ -139,6 +143,8 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 		if (!ItemIdIsUsed(itemid))
 			continue;
 		tup = (HnswElementTuple) PageGetItem(page, itemid);
+		if (tup->deleted == HNSW_ELEMENT_FREE)
+			continue;			/* reached by a stale link */
 		c->dist = hnsw_quant_distance(&dg->quant, q, tup->code);
 		c->err = tup->err;
 		c->heaptid = tup->heaptid;
@@ -293,6 +299,7 @@ hnsw_fill_meta_page(Page page, int m, int efConstruction)
 	meta->insertPage = InvalidBlockNumber;
 	meta->errMax = 0;
 	hnsw_quant_default(&meta->quant);
+	meta->freeBlock = HNSW_METAPAGE_BLKNO;
 	((PageHeader) page)->pd_lower =
 		((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
@@ -384,5 +391,39 @@ hnsw_update_meta(Relation index, uint64 entry, int entryLevel,
 	if (BlockNumberIsValid(insertPage))
 		meta->insertPage = insertPage;
 	hnsw_page_finish(buf, building, state);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Move the free-slot hint of the metapage to blkno.  VACUUM (expect
+ * InvalidBlockNumber) only lowers it; an insert moves it from expect, the
+ * value it walked from, and does nothing if someone moved it meanwhile.
+ */
+void
+hnsw_move_free_hint(Relation index, BlockNumber expect, BlockNumber blkno)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	BlockNumber cur;
+	bool		move;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	cur = HnswPageGetMeta(BufferGetPage(buf))->freeBlock;
+	if (BlockNumberIsValid(expect))
+		move = cur == expect && blkno != cur;
+	else
+		move = blkno > HNSW_METAPAGE_BLKNO &&
+			(cur <= HNSW_METAPAGE_BLKNO || blkno < cur);
+	if (move)
+	{
+		GenericXLogState *state;
+		Page		page = hnsw_page_begin(index, buf, false, false, &state);
+
+		HnswPageGetMeta(page)->freeBlock = blkno;
+		/* a metapage written before the field existed: cover it too */
+		((PageHeader) page)->pd_lower =
+			Max(((PageHeader) page)->pd_lower,
+				((char *) HnswPageGetMeta(page) + sizeof(HnswMetaPageData)) - (char *) page);
+		hnsw_page_finish(buf, false, state);
+	}
 	UnlockReleaseBuffer(buf);
 }

@@ -201,11 +201,11 @@ search_distances(HnswSearch *s, int n)
 		if (!s->okbuf[i])
 			continue;
 		/*
-		 * Above level 0, deleted elements stay in the graph as routing nodes
-		 * (VACUUM repairs level 0 only) and are results like any other: they
-		 * only seed the level below, and level 0 never returns them.  A
-		 * cluster whose only member above level 0 was deleted is still found
-		 * through it.
+		 * Above level 0, tombstones still linked (VACUUM repairs the lists
+		 * that link to them, but an insert may have linked one before it
+		 * was marked) are results like any other: they only seed the level
+		 * below, and level 0 never returns them.  Inserts do not take them
+		 * as neighbours (choose_neighbors).
 		 */
 		if (s->level > 0)
 			s->delbuf[i] = false;

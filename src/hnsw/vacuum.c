@@ -4,20 +4,21 @@
  *
  * ambulkdelete works in three passes over the index:
  *	 1. find the elements whose heap tuples are dead (and old tombstones);
- *	 2. repair: every live element that links to a dead one on level 0 gets
- *		a new level-0 list, chosen by the neighbour heuristic among its live
- *		neighbours and the live neighbours of its dead ones (two hops), so the
- *		graph stays connected and recall does not decay; a dead entry point
- *		is replaced by the live element of the highest level.  Above level
- *		0, dead elements stay linked as routing nodes: a cluster's only
- *		member there may be the one deleted (see search_visit);
+ *	 2. repair: every live element that links to a dead one, on any level,
+ *		gets a new list there, chosen by the neighbour heuristic among its
+ *		live neighbours and the live neighbours of its dead ones (two hops),
+ *		so the graph stays connected and recall does not decay, and no live
+ *		list keeps a dead element whose slot could be reused; a dead entry
+ *		point is replaced by the live element of the highest level;
  *	 2b. make every live element enterable again on level 0 when the
  *		level-0 lists fit in maintenance_work_mem: from its own neighbourhood
  *		and from the entry point (vacuum_relink.c);
  *	 3. mark the dead elements deleted (heap TID cleared).  They stay as
  *		tombstones: a search may still walk through them, never return them.
  * Only MVCC scans are allowed, so a scan that read a heap TID before pass 3
- * cannot see a new tuple that reuses it.
+ * cannot see a new tuple that reuses it.  amvacuumcleanup then frees the
+ * slots of the tombstones no search can reach, for inserts to reuse
+ * (reuse.c).
  */
 #include "postgres.h"
 
@@ -88,6 +89,8 @@ find_dead_element(HnswElementTuple tup, uint64 id, void *arg)
 {
 	HnswVacuumState *vs = (HnswVacuumState *) arg;
 
+	if (tup->deleted == HNSW_ELEMENT_FREE)
+		return;					/* not in the graph: nothing links to it */
 	if (tup->deleted)
 		hnsw_idset_add(vs->dead, id);
 	else if (vs->callback(&tup->heaptid, vs->callback_state))
@@ -170,10 +173,13 @@ compute_repaired_list(HnswVacuumState *vs, uint64 self, const float4 *selfvec,
 	uint64	   *nbuf = palloc(sizeof(uint64) * slots);
 	HnswIdSet  *seen = hnsw_idset_create();
 	int			n = 0;
+	int			nlive = 0;
 
 	/* the live neighbours first, then what the dead ones linked to */
 	for (int pass = 0; pass < 2; pass++)
 	{
+		if (pass == 1)
+			nlive = n;
 		for (int i = 0; i < slots; i++)
 		{
 			uint64		id;
@@ -197,8 +203,26 @@ compute_repaired_list(HnswVacuumState *vs, uint64 self, const float4 *selfvec,
 		}
 	}
 
-	hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, self);
-	hnsw_select_neighbors(cands, vecs, n, slots, chosen);
+	if (lev == 0)
+	{
+		hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, self);
+		hnsw_select_neighbors(cands, vecs, n, slots, chosen);
+	}
+	else
+	{
+		/*
+		 * Above level 0 every live link stays, and only the dead ones'
+		 * slots go to what they linked to: there a link is often an
+		 * element's only way in on that level (a cluster's one member
+		 * there), and reachability is repaired on level 0 only.
+		 */
+		for (int i = 0; i < nlive; i++)
+			chosen[i] = true;
+		hnsw_sort_candidates(cands + nlive, vecs + nlive, n - nlive,
+							 HNSW_INVALID_ID, self);
+		hnsw_select_neighbors(cands + nlive, vecs + nlive, n - nlive,
+							  slots - nlive, chosen + nlive);
+	}
 	hnsw_chosen_to_list(cands, chosen, n, slots, newlist);
 }
 
@@ -266,11 +290,10 @@ repair_graph(HnswVacuumState *vs, MemoryContext tmpCtx)
 
 			if (tup->deleted || hnsw_idset_contains(vs->dead, id))
 				continue;
-			/* upper levels keep dead elements as routing nodes */
-			if (list_has_dead(vs, tup->neighbors, HnswLevelSlots(m, 0)))
+			if (list_has_dead(vs, tup->neighbors, HnswTotalSlots(m, tup->level)))
 			{
 				todo[ntodo] = id;
-				levels[ntodo++] = 0;
+				levels[ntodo++] = tup->level;
 			}
 		}
 		UnlockReleaseBuffer(buf);
@@ -309,7 +332,7 @@ mark_deleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats)
 			OffsetNumber off = HnswIdOffset(vs->toMark[i]);
 			HnswElementTuple tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, off));
 
-			tup->deleted = 1;
+			tup->deleted = HNSW_ELEMENT_DELETED;
 			ItemPointerSetInvalid(&tup->heaptid);
 			stats->tuples_removed++;
 		}
@@ -405,7 +428,27 @@ count_live_element(HnswElementTuple tup, uint64 id, void *arg)
 		stats->num_index_tuples++;
 }
 
-/* amvacuumcleanup: statistics (counted here when bulkdelete did not run). */
+/*
+ * Free the slots of unreachable tombstones (reuse.c), in a memory context
+ * of its own.
+ */
+static void
+free_tombstones(IndexVacuumInfo *info)
+{
+	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext,
+											  "faceid_hnsw vacuum free",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(ctx);
+
+	hnsw_free_tombstones(info->index, info->strategy);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+}
+
+/*
+ * amvacuumcleanup: free unreachable tombstones, and the statistics (counted
+ * here when bulkdelete did not run).
+ */
 IndexBulkDeleteResult *
 hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
@@ -414,10 +457,14 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	if (info->analyze_only)
 		return stats;
 	if (stats != NULL)
+	{
+		free_tombstones(info);
 		return stats;
+	}
 
 	stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
 	relink_without_deletes(info);
+	free_tombstones(info);
 	nblocks = RelationGetNumberOfBlocks(info->index);
 	vacuum_scan_elements(info->index, info->strategy, count_live_element, stats);
 	stats->num_pages = nblocks;

@@ -158,7 +158,8 @@ load_level0(HnswRelink *vs, HnswLevel0 *l0)
 			l0->ids[n] = ((uint64) blkno << 16) | off;
 			l0->live[n] = !tup->deleted && !hnsw_idset_contains(vs->dead, l0->ids[n]);
 			memcpy(l0->codes + n * FI_DIM, tup->code, FI_DIM);
-			for (int i = 0; i < slots; i++)
+			/* no path through a dead element: its slot may be freed */
+			for (int i = 0; l0->live[n] && i < slots; i++)
 				if (ItemPointerIsValid(&tup->neighbors[i]))
 					raw[n * slots + l0->deg[n]++] = HnswTidToId(&tup->neighbors[i]);
 			n++;
