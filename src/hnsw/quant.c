@@ -109,19 +109,6 @@ hnsw_quant_decode(const HnswQuant *qz, const uint8 *code, float4 *out)
 		out[d] = quant_value(qz, d, code[d]);
 }
 
-/* Combine 16 lane sums in a fixed tree order. */
-static inline float4
-reduce16(float4 *s)
-{
-	for (int l = 0; l < 8; l++)
-		s[l] = s[l] + s[l + 8];
-	for (int l = 0; l < 4; l++)
-		s[l] = s[l] + s[l + 4];
-	for (int l = 0; l < 2; l++)
-		s[l] = s[l] + s[l + 2];
-	return s[0] + s[1];
-}
-
 /*
  * Squared distance from q to the vector a code stands for: 16 lane sums,
  * each dimension's term added to lane d % 16, then a fixed tree, so the SSE2
@@ -167,7 +154,7 @@ hnsw_quant_distance(const HnswQuant *qz, const float4 *q, const uint8 *code)
 			s[l] = s[l] + p;
 		}
 #endif
-	return reduce16(s);
+	return fi_reduce16(s);
 }
 
 /*

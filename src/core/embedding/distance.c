@@ -14,19 +14,6 @@ static float dist_scalar(const float *a, const float *b);
 fi_distance_fn fi_distance_sq = dist_scalar;
 static fi_distance_impl chosen = FI_DIST_SCALAR;
 
-/* Combine 16 lane sums in the fixed tree order. */
-static inline float
-reduce16(float *s)
-{
-	for (int l = 0; l < 8; l++)
-		s[l] = s[l] + s[l + 8];
-	for (int l = 0; l < 4; l++)
-		s[l] = s[l] + s[l + 4];
-	for (int l = 0; l < 2; l++)
-		s[l] = s[l] + s[l + 2];
-	return s[0] + s[1];
-}
-
 /* Portable reference implementation. */
 static float
 dist_scalar(const float *a, const float *b)
@@ -41,7 +28,7 @@ dist_scalar(const float *a, const float *b)
 
 			s[l] = s[l] + p;
 		}
-	return reduce16(s);
+	return fi_reduce16(s);
 }
 
 #if defined(__x86_64__)
@@ -62,7 +49,7 @@ dist_sse2(const float *a, const float *b)
 		}
 	for (int q = 0; q < 4; q++)
 		_mm_storeu_ps(s + 4 * q, acc[q]);
-	return reduce16(s);
+	return fi_reduce16(s);
 }
 
 /* AVX2: two 8-lane accumulators hold lanes 0-7 and 8-15. */

@@ -23,6 +23,19 @@ typedef enum fi_distance_impl
 	FI_DIST_NIMPL
 } fi_distance_impl;
 
+/* Combine 16 lane sums in the fixed tree order (see above). */
+static inline float
+fi_reduce16(float *s)
+{
+	for (int l = 0; l < 8; l++)
+		s[l] = s[l] + s[l + 8];
+	for (int l = 0; l < 4; l++)
+		s[l] = s[l] + s[l + 4];
+	for (int l = 0; l < 2; l++)
+		s[l] = s[l] + s[l + 2];
+	return s[0] + s[1];
+}
+
 /* The fastest implementation this CPU supports (chosen once). */
 extern fi_distance_fn fi_distance_sq;
 

@@ -5,23 +5,11 @@
 #include "nn/fastconv.h"
 
 #include "nn/gemm_small.h"
+#include "nn/simd.h"
 
 #include <string.h>
 
 bool		fi_fastconv_enabled = true;
-
-/* 8 floats; the "u" type allows unaligned loads/stores. */
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));
-typedef int vi8 __attribute__((vector_size(32)));
-
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define FI_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FI_CLONES
-#endif
 
 /* Band scratch for the depthwise rows, in floats (128 KB: fits L2). */
 #define BAND_FLOATS (32 * 1024)

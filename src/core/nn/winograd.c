@@ -9,23 +9,11 @@
 #include "nn/winograd.h"
 
 #include "nn/gemm_small.h"
+#include "nn/simd.h"
 
 #include <string.h>
 
 bool		fi_wino_enabled = true;
-
-/* 8 floats; the "u" type allows unaligned loads/stores. */
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));
-typedef int vi8 __attribute__((vector_size(32)));
-
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define FI_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FI_CLONES
-#endif
 
 /* Scratch for V and M of one band, in floats (256 KB: stays in L2). */
 #ifndef BAND_FLOATS
