@@ -201,6 +201,49 @@ count_unreached(HnswLevel0 *l0, int64 entry, bool *reached, int64 *queue)
 	return unreached;
 }
 
+/* Force the link from position y to position x on level 0. */
+static bool
+force_link(HnswRelink *vs, HnswLevel0 *l0, int64 y, int64 x, const float4 *xvec,
+		   uint64 *xlinks, uint64 *nbuf)
+{
+	int			nx = vs->dg->g.neighbors(&vs->dg->g, l0->ids[x], 0, xlinks);
+
+	/* what x links to stays reachable through x: y drops one of those */
+	if (!hnsw_link_back(&vs->dg->g, vs->index, l0->ids[y], 0, l0->ids[x], xvec,
+						xlinks, nx, true, false))
+		return false;
+	reload_list(vs, l0, y, nbuf);
+	return true;
+}
+
+/*
+ * The nearest live element to xvec other than x (and in among[], unless
+ * NULL), found by a search of the graph; -1 if none.  Its squared distance
+ * in *dist.
+ */
+static int64
+search_nearest(HnswRelink *vs, HnswLevel0 *l0, const HnswMetaPageData *meta,
+			   int64 x, const float4 *xvec, const bool *among,
+			   HnswCandidate *found, float4 *dist)
+{
+	uint64		ep = hnsw_descend(&vs->dg->g, xvec, HnswTidToId(&meta->entry),
+								  meta->entryLevel, 0);
+	int			nf = hnsw_search_level(&vs->dg->g, xvec, &ep, 1, 0,
+									   meta->efConstruction, found);
+
+	for (int j = 0; j < nf; j++)
+	{
+		int64		pos = find_id(l0->ids, l0->n, found[j].id);
+
+		if (pos >= 0 && pos != x && l0->live[pos] && (among == NULL || among[pos]))
+		{
+			*dist = found[j].dist;
+			return pos;
+		}
+	}
+	return -1;
+}
+
 /*
  * One relinking round: give every live element not in reached[] a forced
  * link from its nearest reached element (found by a search), or from the
@@ -221,36 +264,22 @@ relink_round(HnswRelink *vs, HnswLevel0 *l0, const HnswMetaPageData *meta,
 	for (int64 x = 0; x < l0->n; x++)
 	{
 		float4		vec[FI_DIM];
-		uint64		ep;
-		int			nf;
-		int64		r = -1;
-		int			nx;
+		float4		d;
+		int64		r;
 
 		if (reached[x] || !l0->live[x])
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		if (!vs->dg->g.vector(&vs->dg->g, l0->ids[x], vec))
 			continue;
-		ep = hnsw_descend(&vs->dg->g, vec, HnswTidToId(&meta->entry), meta->entryLevel, 0);
-		nf = hnsw_search_level(&vs->dg->g, vec, &ep, 1, 0, meta->efConstruction, found);
-		for (int j = 0; j < nf && r < 0; j++)
-		{
-			int64		pos = find_id(l0->ids, l0->n, found[j].id);
-
-			if (pos >= 0 && reached[pos] && l0->live[pos] && pos != x)
-				r = pos;
-		}
+		r = search_nearest(vs, l0, meta, x, vec, reached, found, &d);
 		if (r < 0)
 			r = entry;
 		if (r < 0 || r == x)
 			continue;
-		/* what x links to stays reachable through x: r drops one of those */
-		nx = vs->dg->g.neighbors(&vs->dg->g, l0->ids[x], 0, xlinks);
-		if (hnsw_link_back(&vs->dg->g, vs->index, l0->ids[r], 0, l0->ids[x], vec,
-						   xlinks, nx, true, false))
+		if (force_link(vs, l0, r, x, vec, xlinks, nbuf))
 		{
 			fixed++;
-			reload_list(vs, l0, r, nbuf);
 			reach_from(x, l0->adj, l0->deg, l0->slots, reached, queue);
 		}
 	}
@@ -412,47 +441,6 @@ short_components(const HnswLevel0 *l0, int32 *comp)
 	return ncomp;
 }
 
-/* Force the link from position y to position x on level 0. */
-static bool
-force_link(HnswRelink *vs, HnswLevel0 *l0, int64 y, int64 x, const float4 *xvec,
-		   uint64 *xlinks, uint64 *nbuf)
-{
-	int			nx = vs->dg->g.neighbors(&vs->dg->g, l0->ids[x], 0, xlinks);
-
-	/* what x links to stays reachable through x: y drops one of those */
-	if (!hnsw_link_back(&vs->dg->g, vs->index, l0->ids[y], 0, l0->ids[x], xvec,
-						xlinks, nx, true, false))
-		return false;
-	reload_list(vs, l0, y, nbuf);
-	return true;
-}
-
-/*
- * The nearest live element to xvec other than x, found by a search of the
- * graph; -1 if none.  Its squared distance in *dist.
- */
-static int64
-search_nearest(HnswRelink *vs, HnswLevel0 *l0, const HnswMetaPageData *meta,
-			   int64 x, const float4 *xvec, HnswCandidate *found, float4 *dist)
-{
-	uint64		ep = hnsw_descend(&vs->dg->g, xvec, HnswTidToId(&meta->entry),
-								  meta->entryLevel, 0);
-	int			nf = hnsw_search_level(&vs->dg->g, xvec, &ep, 1, 0,
-									   meta->efConstruction, found);
-
-	for (int j = 0; j < nf; j++)
-	{
-		int64		pos = find_id(l0->ids, l0->n, found[j].id);
-
-		if (pos >= 0 && pos != x && l0->live[pos])
-		{
-			*dist = found[j].dist;
-			return pos;
-		}
-	}
-	return -1;
-}
-
 /*
  * Pass 2b, neighbourhoods: a search for a stored vector walks among its
  * nearest elements, so every group of elements that the short links (see
@@ -540,7 +528,7 @@ link_neighbourhoods(HnswRelink *vs, HnswLevel0 *l0, const HnswMetaPageData *meta
 			int64		y;
 
 			hnsw_quant_decode(&vs->dg->quant, l0->codes + (Size) x * FI_DIM, vec);
-			y = search_nearest(vs, l0, meta, x, vec, found, &d);
+			y = search_nearest(vs, l0, meta, x, vec, NULL, found, &d);
 			if (y >= 0 && d <= tau && force_link(vs, l0, y, x, vec, xlinks, nbuf))
 			{
 				float4		yvec[FI_DIM];
