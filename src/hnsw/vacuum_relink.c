@@ -326,6 +326,7 @@ mark_short_links(HnswRelink *vs, HnswLevel0 *l0, float4 *d1)
 
 			if (!l0->live[x])
 				continue;
+			CHECK_FOR_INTERRUPTS();
 			hnsw_quant_decode(&vs->dg->quant, l0->codes + (Size) x * FI_DIM, vec);
 			if (pass == 0)
 				d1[x] = get_float4_infinity();
@@ -487,6 +488,7 @@ link_neighbourhoods(HnswRelink *vs, HnswLevel0 *l0, const HnswMetaPageData *meta
 
 		if (!l0->live[x])
 			continue;
+		CHECK_FOR_INTERRUPTS();
 		size[comp[x]]++;
 		hnsw_quant_decode(&vs->dg->quant, l0->codes + (Size) x * FI_DIM, vec);
 		for (int i = 0; i < l0->deg[x]; i++)
