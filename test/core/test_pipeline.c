@@ -280,6 +280,51 @@ rotate(const fi_image *img, double deg)
 }
 
 /*
+ * fi_faces_detect on img (default options but flip and size) encodes all
+ * faces as one batch (in groups of FI_REC_MAX_BATCH chips): each descriptor
+ * must be, bit for bit, the one fi_face_descriptor gives the face alone.
+ */
+static void
+check_batch(fi_pipeline *p, const fi_image *img, bool flip, int size, const char *what)
+{
+	fi_pipeline_opts o;
+	fi_face    *fs = NULL;
+	int			n = 0,
+				same = 0,
+				photo = 0;
+	int64_t		r0,
+				r1,
+				e0,
+				e1;
+	fi_error	err = {0};
+
+	fi_pipeline_opts_default(&o);
+	o.flip_average = flip;
+	o.detect_size = size;
+	fi_pipeline_counters(p, &r0, &e0);
+	if (fi_faces_detect(p, img, &o, &fs, &n, NULL, &err) != FI_OK)
+		n = 0;
+	fi_pipeline_counters(p, &r1, &e1);
+	for (int i = 0; i < n; i++)
+	{
+		fi_face		one = fs[i];
+
+		if (fs[i].attempt != FI_PASS_PHOTO)
+			continue;			/* its chip comes from the bordered copy */
+		photo++;
+		memset(one.descriptor, 0, sizeof(one.descriptor));
+		if (fi_face_descriptor(p, img, &o, &one, NULL, &err) == FI_OK &&
+			memcmp(one.descriptor, fs[i].descriptor, sizeof(one.descriptor)) == 0)
+			same++;
+	}
+	t_check(n >= 3 && photo >= 3 && same == photo && e1 - e0 == (int64_t) n * (flip ? 2 : 1),
+			"%s, flip %d: %d of %d faces (%d found by the photo pass) have the descriptor they get "
+			"alone, bit for bit; %lld encoder images", what, flip, same, n, photo,
+			(long long) (e1 - e0));
+	free(fs);
+}
+
+/*
  * face_embed skips the frame pass when the photo pass found a face it cannot
  * outweigh: on LFW photos where it fires, the chosen face and its
  * descriptor are those of both passes, bit for bit; on Ethan_Hawke_0004 (a
@@ -376,6 +421,10 @@ check_behaviour(fi_pipeline *p, const char *shared)
 				fs[i].landmarks[k][1] <= fs[i].y + 1.1 * fs[i].h;
 		t_check(inside == FI_LM_POINTS && fs[i].has_descriptor, "sample1 face %d: landmarks in the box (%d/68)", i, inside);
 	}
+
+	/* all faces' chips as one encoder batch: each descriptor as the face alone gets it */
+	for (int flip = 1; flip >= 0 && n > 0; flip--)
+		check_batch(p, &img, flip, 416, "sample1");
 
 	/* similarity alignment undoes roll: a 25-degree rotation of the photo moves it less */
 	if (n > 0)
@@ -484,6 +533,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 				ok = ok && fs[i].has_descriptor && (i == 0 || fs[i].score <= fs[i - 1].score);
 			t_check(tiles == 30 && n >= 28 && n <= 30 && ok, "30-face mosaic (608): %d faces found, sorted, embedded", n);
 			free(fs);
+			check_batch(p, &mosaic, true, 608, "30-face mosaic");
 
 			/* cancellation mid-way: FI_CANCELLED, nothing returned (ASan checks leaks) */
 			{

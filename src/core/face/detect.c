@@ -362,6 +362,35 @@ keep_primary(found *fd, const view *views, const fi_image *img, fi_error *err)
 	return FI_OK;
 }
 
+/*
+ * Landmarks and (when opts->embed) descriptors of the faces kept, each on
+ * the view it was found on, all faces' chips as one encoder batch; then the
+ * faces are mapped back to the photo.
+ */
+static fi_status
+describe(fi_pipeline *p, const fi_pipeline_opts *opts, const view *views, found *fd,
+		 const fi_cancel *c, fi_error *err)
+{
+	const fi_image **imgs;
+	fi_status	s = FI_OK;
+
+	if (fd->n == 0)
+		return FI_OK;
+	if ((imgs = malloc(sizeof(fi_image *) * fd->n)) == NULL)
+		return fi_set_error(err, FI_ERR_NOMEM, "out of memory for %d faces", fd->n);
+	for (int i = 0; s == FI_OK && i < fd->n; i++)
+	{
+		imgs[i] = &views[pass_view(fd->f[i].attempt)].img;
+		s = fi_face_landmarks(p, imgs[i], opts, &fd->f[i], c, err);
+	}
+	if (s == FI_OK && opts->embed)
+		s = fi_face_descriptors(p, imgs, opts, fd->f, fd->n, c, err);
+	for (int i = 0; s == FI_OK && i < fd->n; i++)
+		unshift(&fd->f[i], &views[pass_view(fd->f[i].attempt)]);
+	free(imgs);
+	return s;
+}
+
 /* All faces, with the retries when nothing is found. */
 fi_status
 fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
@@ -384,14 +413,8 @@ fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opt
 		if (opts->largest_only)
 			s = keep_primary(&fd, views, img, err);
 	}
-	for (int i = 0; s == FI_OK && i < fd.n; i++)
-	{
-		const view *v = &views[pass_view(fd.f[i].attempt)];
-
-		if ((s = fi_face_landmarks(p, &v->img, opts, &fd.f[i], c, err)) == FI_OK &&
-			(!opts->embed || (s = fi_face_descriptor(p, &v->img, opts, &fd.f[i], c, err)) == FI_OK))
-			unshift(&fd.f[i], v);
-	}
+	if (s == FI_OK)
+		s = describe(p, opts, views, &fd, c, err);
 	free(views[1].img.rgb);
 	if (s != FI_OK || fd.n == 0)
 	{

@@ -171,6 +171,15 @@ fi_status	fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipel
 							   fi_face *f, const fi_cancel *c, fi_error *err);
 
 /*
+ * The same for n faces, face i on imgs[i], their chips batched through the
+ * encoder (FI_REC_MAX_BATCH at a time); each descriptor is bit for bit the
+ * one fi_face_descriptor gives.
+ */
+fi_status	fi_face_descriptors(fi_pipeline *p, const fi_image *const *imgs,
+								const fi_pipeline_opts *opts, fi_face *f, int n,
+								const fi_cancel *c, fi_error *err);
+
+/*
  * Geometry of the similarity chip, as fractions of its side: the centroid of
  * (left eye, right eye, mouth) at (cx, cy), mean eye-to-mouth distance d,
  * eye distance / eye-to-mouth height = ratio.
