@@ -37,7 +37,7 @@
  * comes from the frame pass although the photo pass found a face have a
  * photo-pass best of at most 0.26 (a background face or a poor box of the
  * subject); skipping at 0.25 changes one chosen face, at 0.30 none, at 0.35
- * none and fires on 4,416 of the 4,992 photos (88%).  face_detect and
+ * none and fires on 4,412 of the 4,992 photos (88%).  face_detect and
  * face_embed_all keep both passes: there the frame pass still adds the
  * partial faces at the photo's edges (67 LFW photos).
  */
