@@ -130,8 +130,10 @@ same_face(const fi_detection *a, const fi_detection *b)
  * where it is exact (the quotient's floor is the integer quotient), so the
  * result is the integer box average whatever the order or the clone.
  */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC optimize ("O3")		/* -O2 leaves the column sums scalar */
+#endif
 FI_CLONES static void
 shrink_row(const uint8_t *restrict src, int stride, int w, int k, unsigned *restrict cols,
 		   uint8_t *restrict out)
@@ -158,7 +160,9 @@ shrink_row(const uint8_t *restrict src, int stride, int w, int k, unsigned *rest
 			out[(size_t) x * 3 + ch] = (uint8_t) ((double) sum / area);
 		}
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
+#endif
 
 /*
  * The photo shrunk by k (k x k box average) inside a black border of b
