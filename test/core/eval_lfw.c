@@ -10,10 +10,10 @@
  *	    with a fixed box correction fitted on training.xml);
  *	  - false faces on negatives_nonface/plain (must be 0) and /hard.
  *	  Usage: eval_lfw [--detector tiny|ssd] [--size N] [--min-score S]
- *	                  [--no-retry] [--[no-]ssd-fallback] [--no-flip]
+ *	                  [--no-retry] [--[no-]ssd-fallback] [--no-flip] [--frame-always]
  *	                  [--only lfw|dlib|neg] [--limit N] [--tune] [--assert]
  *	  Defaults are the pipeline's (fi_pipeline_opts_default); --ssd-fallback,
- *	  --no-ssd-fallback and --no-flip switch those options.
+ *	  --no-ssd-fallback, --no-flip and --frame-always switch those options.
  *	  --tune: also try similarity chip geometries, pick the best on DevTrain.
  *	  --assert: exit 1 unless DevTest >= 98.2% (calibrated, similarity), at
  *	  most 1 photo without a face in DevTrain + DevTest, no face on plain,
@@ -257,6 +257,7 @@ eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int l
 	int			np = 0,
 				ntest = 0,
 				nofaces = 0,
+				skipped = 0,
 				by_pass[FI_PASS_SSD_BORDER + 1] = {0};
 	float	   *desc;
 	bool	   *found;
@@ -284,13 +285,19 @@ eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int l
 		int			nf = 0;
 		fi_pipeline_opts o = *base;
 		fi_error	err = {0};
+		int64_t		r0,
+					r1,
+					e;
 
 		if (t_load_image(names[i], &img) != 0)
 			continue;
 		o.embed = false;
 		o.largest_only = true;
+		fi_pipeline_counters(p, &r0, &e);
 		if (fi_faces_detect(p, &img, &o, &fs, &nf, NULL, &err) != FI_OK)
 			fprintf(stderr, "%s: %s\n", names[i], err.msg);
+		fi_pipeline_counters(p, &r1, &e);
+		skipped += nf > 0 && r1 - r0 == 1 && o.retry && o.detector == FI_DETECTOR_TINY;
 		if (nf > 0)
 		{
 			by_pass[fs[0].attempt]++;
@@ -317,6 +324,7 @@ eval_lfw(fi_pipeline *p, const char *shared, const fi_pipeline_opts *base, int l
 		   nnames - nofaces - by_pass[FI_PASS_PHOTO] - by_pass[FI_PASS_FRAME],
 		   by_pass[FI_PASS_RETRY_BORDER], by_pass[FI_PASS_RETRY_SMALL],
 		   by_pass[FI_PASS_SSD_PHOTO] + by_pass[FI_PASS_SSD_BORDER]);
+	printf("  the frame pass skipped (the photo pass's face outweighs it) on %d photos\n", skipped);
 	fflush(stdout);
 	if (tune)
 	{
@@ -612,6 +620,8 @@ main(int argc, char **argv)
 			o.ssd_fallback = false;
 		else if (strcmp(argv[i], "--ssd-fallback") == 0)
 			o.ssd_fallback = true;
+		else if (strcmp(argv[i], "--frame-always") == 0)
+			o.frame_always = true;
 		else if (strcmp(argv[i], "--no-flip") == 0)
 			flip_average = false;
 		else if (strcmp(argv[i], "--tune") == 0)

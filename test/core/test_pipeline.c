@@ -279,6 +279,111 @@ rotate(const fi_image *img, double deg)
 	return o;
 }
 
+/*
+ * fi_faces_detect on img (default options but flip and size) encodes all
+ * faces as one batch (in groups of FI_REC_MAX_BATCH chips): each descriptor
+ * must be, bit for bit, the one fi_face_descriptor gives the face alone.
+ */
+static void
+check_batch(fi_pipeline *p, const fi_image *img, bool flip, int size, const char *what)
+{
+	fi_pipeline_opts o;
+	fi_face    *fs = NULL;
+	int			n = 0,
+				same = 0,
+				photo = 0;
+	int64_t		r0,
+				r1,
+				e0,
+				e1;
+	fi_error	err = {0};
+
+	fi_pipeline_opts_default(&o);
+	o.flip_average = flip;
+	o.detect_size = size;
+	fi_pipeline_counters(p, &r0, &e0);
+	if (fi_faces_detect(p, img, &o, &fs, &n, NULL, &err) != FI_OK)
+		n = 0;
+	fi_pipeline_counters(p, &r1, &e1);
+	for (int i = 0; i < n; i++)
+	{
+		fi_face		one = fs[i];
+
+		if (fs[i].attempt != FI_PASS_PHOTO)
+			continue;			/* its chip comes from the bordered copy */
+		photo++;
+		memset(one.descriptor, 0, sizeof(one.descriptor));
+		if (fi_face_descriptor(p, img, &o, &one, NULL, &err) == FI_OK &&
+			memcmp(one.descriptor, fs[i].descriptor, sizeof(one.descriptor)) == 0)
+			same++;
+	}
+	t_check(n >= 3 && photo >= 3 && same == photo && e1 - e0 == (int64_t) n * (flip ? 2 : 1),
+			"%s, flip %d: %d of %d faces (%d found by the photo pass) have the descriptor they get "
+			"alone, bit for bit; %lld encoder images", what, flip, same, n, photo,
+			(long long) (e1 - e0));
+	free(fs);
+}
+
+/*
+ * face_embed skips the frame pass when the photo pass found a face it cannot
+ * outweigh: on LFW photos where it fires, the chosen face and its
+ * descriptor are those of both passes, bit for bit; on Ethan_Hawke_0004 (a
+ * background face found confidently by the photo pass, the subject only by
+ * the frame pass) it must not fire.
+ */
+static void
+check_frame_skip(fi_pipeline *p, const char *shared)
+{
+	static const char *const photos[] = {
+		"Aaron_Peirsol/Aaron_Peirsol_0001", "Angela_Bassett/Angela_Bassett_0006",
+		"Colin_Farrell/Colin_Farrell_0003", "Jason_Kidd/Jason_Kidd_0009",
+		"Ethan_Hawke/Ethan_Hawke_0004", "Billy_Crystal/Billy_Crystal_0005",
+	};
+	int			nphotos = sizeof(photos) / sizeof(photos[0]);
+
+	for (int i = 0; i < nphotos; i++)
+	{
+		char		path[1024];
+		fi_image	img;
+		float		d[2][FI_REC_DIM];
+		bool		found[2] = {false, false};
+		fi_face		f[2];
+		int			runs[2] = {0, 0};
+		bool		subject_in_frame = i >= nphotos - 2;
+		fi_error	err = {0};
+
+		snprintf(path, sizeof(path), "%s/faces/lfw-view1/%s.jpg", shared, photos[i]);
+		if (t_load_image(path, &img) != 0)
+		{
+			t_check(0, "decode %s", path);
+			continue;
+		}
+		for (int k = 0; k < 2; k++)
+		{
+			fi_pipeline_opts o;
+			int64_t		r0,
+						r1,
+						e;
+
+			fi_pipeline_opts_default(&o);
+			o.frame_always = k == 0;
+			fi_pipeline_counters(p, &r0, &e);
+			if (fi_face_embed_primary(p, &img, &o, d[k], &found[k], &f[k], NULL, &err) != FI_OK)
+				found[k] = false;
+			fi_pipeline_counters(p, &r1, &e);
+			runs[k] = (int) (r1 - r0);
+		}
+		t_check(found[0] && found[1] && memcmp(d[0], d[1], sizeof(d[0])) == 0 &&
+				f[0].attempt == f[1].attempt && f[0].x == f[1].x && f[0].y == f[1].y &&
+				runs[0] == 2 &&
+				(subject_in_frame ? runs[1] == 2 && f[1].attempt == FI_PASS_FRAME : runs[1] == 1),
+				"frame-pass skip on %s: detector runs %d -> %d, main face from pass %d -> %d, "
+				"same descriptor bits %d", photos[i], runs[0], runs[1], f[0].attempt,
+				f[1].attempt, memcmp(d[0], d[1], sizeof(d[0])) == 0);
+		fi_image_free(&img);
+	}
+}
+
 /* Behaviour beyond the golden files: alignment, retry, many faces, cancel, bad input. */
 static void
 check_behaviour(fi_pipeline *p, const char *shared)
@@ -316,6 +421,10 @@ check_behaviour(fi_pipeline *p, const char *shared)
 				fs[i].landmarks[k][1] <= fs[i].y + 1.1 * fs[i].h;
 		t_check(inside == FI_LM_POINTS && fs[i].has_descriptor, "sample1 face %d: landmarks in the box (%d/68)", i, inside);
 	}
+
+	/* all faces' chips as one encoder batch: each descriptor as the face alone gets it */
+	for (int flip = 1; flip >= 0 && n > 0; flip--)
+		check_batch(p, &img, flip, 416, "sample1");
 
 	/* similarity alignment undoes roll: a 25-degree rotation of the photo moves it less */
 	if (n > 0)
@@ -424,6 +533,7 @@ check_behaviour(fi_pipeline *p, const char *shared)
 				ok = ok && fs[i].has_descriptor && (i == 0 || fs[i].score <= fs[i - 1].score);
 			t_check(tiles == 30 && n >= 28 && n <= 30 && ok, "30-face mosaic (608): %d faces found, sorted, embedded", n);
 			free(fs);
+			check_batch(p, &mosaic, true, 608, "30-face mosaic");
 
 			/* cancellation mid-way: FI_CANCELLED, nothing returned (ASan checks leaks) */
 			{
@@ -441,6 +551,8 @@ check_behaviour(fi_pipeline *p, const char *shared)
 		fi_image_free(&tight);
 		fi_image_free(&lfw);
 	}
+
+	check_frame_skip(p, shared);
 
 	/* no face on any photo of negatives_nonface/plain (default options, retries included) */
 	{

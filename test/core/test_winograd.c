@@ -17,9 +17,10 @@
  *	  A mistake in a transform, an edge tile or the epilogue shows up as an
  *	  error of the order of the sums themselves, far above these bounds.
  *	  Then: with the model, the recognition net uses the Winograd filters and
- *	  its descriptor stays within 1e-4 of the direct path's; a batch of two
- *	  inputs (fi_recognition_forward_n, the chip and its mirror) gives each
- *	  the descriptor of its own pass bit for bit; on a random input
+ *	  its descriptor stays within 1e-4 of the direct path's; a batch
+ *	  (fi_recognition_forward_n: the chip and its mirror, or up to
+ *	  FI_REC_MAX_BATCH chips of several faces) gives each input the
+ *	  descriptor of its own pass bit for bit; on a random input
  *	  and (when ../shared/faces is there) through face_embed's pipeline on the
  *	  first photo of the first LFW_PEOPLE people of LFW View 1.
  */
@@ -372,30 +373,39 @@ check_net(fi_workspace *ws)
 			"(max |diff| %.3g)", worst);
 	for (int wino = 1; wino >= 0; wino--)
 	{
-		float	   *two = malloc(sizeof(float) * 2 * 150 * 150 * 3),
-					single[2][FI_REC_DIM],
-					batch[2][FI_REC_DIM];
+		enum { NB = FI_REC_MAX_BATCH };
+		size_t		chip = (size_t) 150 * 150 * 3;
+		float	   *imgs = malloc(sizeof(float) * NB * chip),
+					single[NB][FI_REC_DIM],
+					batch[NB][FI_REC_DIM],
+					batch2[2][FI_REC_DIM];
 
 		fi_wino_enabled = wino;
-		for (int i = 0; i < 150 * 150 * 3; i++)
+		for (size_t i = 0; i < chip; i++)
 		{
-			two[i] = in[i];
-			two[150 * 150 * 3 + i] = rnd(1.0f);
+			imgs[i] = in[i];
+			for (int k = 1; k < NB; k++)
+				imgs[k * chip + i] = rnd(1.0f);
 		}
-		s1 = fi_recognition_forward(m, ws, two, single[0], NULL, NULL, NULL, &err);
-		s2 = fi_recognition_forward(m, ws, two + 150 * 150 * 3, single[1], NULL, NULL, NULL, &err);
+		s1 = FI_OK;
+		for (int k = 0; k < NB && s1 == FI_OK; k++)
+			s1 = fi_recognition_forward(m, ws, imgs + k * chip, single[k], NULL, NULL, NULL, &err);
 		/* bit for bit with the own GEMM kernels; OpenBLAS may round differently with M */
 		exact = fi_gemm_small_ok(1, 64, 64);
-		s1 = s1 == FI_OK && s2 == FI_OK ?
-			fi_recognition_forward_n(m, ws, two, 2, batch[0], NULL, NULL, NULL, &err) : s1;
+		s1 = s1 == FI_OK ?
+			fi_recognition_forward_n(m, ws, imgs, 2, batch2[0], NULL, NULL, NULL, &err) : s1;
+		s1 = s1 == FI_OK ?
+			fi_recognition_forward_n(m, ws, imgs, NB, batch[0], NULL, NULL, NULL, &err) : s1;
 		t_check(s1 == FI_OK && memcmp(single[0], single[1], sizeof(single[0])) != 0 &&
-				(exact ? memcmp(single, batch, sizeof(batch)) == 0 :
-				 max_diff(single[0], batch[0], 2 * FI_REC_DIM) < 1e-5),
-				"net (%s): a batch of 2 gives each input its own pass's descriptor %s",
-				wino ? "Winograd" : "direct", exact ? "bit for bit" : "within 1e-5 (OpenBLAS)");
-		t_check(fi_recognition_forward_n(m, ws, two, 3, batch[0], NULL, NULL, NULL, &err) ==
-				FI_ERR_INTERNAL, "a batch of 3 is refused: %s", err.msg);
-		free(two);
+				(exact ? memcmp(single, batch2, sizeof(batch2)) == 0 &&
+				 memcmp(single, batch, sizeof(batch)) == 0 :
+				 max_diff(single[0], batch2[0], 2 * FI_REC_DIM) < 1e-5 &&
+				 max_diff(single[0], batch[0], NB * FI_REC_DIM) < 1e-5),
+				"net (%s): batches of 2 and %d give each input its own pass's descriptor %s",
+				wino ? "Winograd" : "direct", NB, exact ? "bit for bit" : "within 1e-5 (OpenBLAS)");
+		t_check(fi_recognition_forward_n(m, ws, imgs, NB + 1, batch[0], NULL, NULL, NULL, &err) ==
+				FI_ERR_INTERNAL, "a batch of %d is refused: %s", NB + 1, err.msg);
+		free(imgs);
 	}
 	fi_wino_enabled = true;
 	free(in);

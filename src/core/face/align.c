@@ -72,15 +72,19 @@ fi_faceapi_descriptor_rect(const fi_face *f, double *x, double *y, double *w, do
 	*h = fmin(size, f->landmark_crop.height + *y);
 }
 
-/* Bilinear sample of channel ch at (x, y) in pixel-index coordinates; black outside. */
-static inline double
-sample(const fi_image *img, double x, double y, int ch)
+/*
+ * Bilinear sample of the three channels at (x, y) in pixel-index
+ * coordinates, added to acc; black outside.  The four taps are located
+ * once for the three channels.
+ */
+static inline void
+sample_add(const fi_image *img, double x, double y, double acc[3])
 {
 	int			x0 = (int) floor(x),
 				y0 = (int) floor(y);
 	double		fx = x - x0,
 				fy = y - y0;
-	double		v[2][2];
+	const uint8_t *p[2][2];
 
 	for (int dy = 0; dy < 2; dy++)
 		for (int dx = 0; dx < 2; dx++)
@@ -88,11 +92,18 @@ sample(const fi_image *img, double x, double y, int ch)
 			int			xx = x0 + dx,
 						yy = y0 + dy;
 
-			v[dy][dx] = (xx < 0 || yy < 0 || xx >= img->width || yy >= img->height) ? 0.0 :
-				img->rgb[((size_t) yy * img->width + xx) * 3 + ch];
+			p[dy][dx] = (xx < 0 || yy < 0 || xx >= img->width || yy >= img->height) ? NULL :
+				img->rgb + ((size_t) yy * img->width + xx) * 3;
 		}
-	return (v[0][0] + (v[0][1] - v[0][0]) * fx) * (1 - fy) +
-		(v[1][0] + (v[1][1] - v[1][0]) * fx) * fy;
+	for (int ch = 0; ch < 3; ch++)
+	{
+		double		v00 = p[0][0] != NULL ? p[0][0][ch] : 0.0,
+					v01 = p[0][1] != NULL ? p[0][1][ch] : 0.0,
+					v10 = p[1][0] != NULL ? p[1][0][ch] : 0.0,
+					v11 = p[1][1] != NULL ? p[1][1][ch] : 0.0;
+
+		acc[ch] += (v00 + (v01 - v00) * fx) * (1 - fy) + (v10 + (v11 - v10) * fx) * fy;
+	}
 }
 
 /*
@@ -168,8 +179,7 @@ fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2],
 					double		x = a * u - b * w + tx,
 								y = b * u + a * w + ty;
 
-					for (int ch = 0; ch < 3; ch++)
-						acc[ch] += sample(img, x, y, ch);
+					sample_add(img, x, y, acc);
 				}
 			for (int ch = 0; ch < 3; ch++)
 			{

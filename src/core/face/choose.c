@@ -18,8 +18,8 @@
 #include <math.h>
 
 /* Size times nearness to the centre (see above). */
-static double
-weight(const fi_face *f, int W, int H)
+double
+fi_face_weight(const fi_face *f, int W, int H)
 {
 	double		dx = f->x + f->w / 2 - W / 2.0,
 				dy = f->y + f->h / 2 - H / 2.0;
@@ -34,11 +34,11 @@ int
 fi_face_primary(const fi_face *faces, int n, int W, int H)
 {
 	int			best = 0;
-	double		bw = n > 0 ? weight(&faces[0], W, H) : 0;
+	double		bw = n > 0 ? fi_face_weight(&faces[0], W, H) : 0;
 
 	for (int i = 1; i < n; i++)
 	{
-		double		w = weight(&faces[i], W, H);
+		double		w = fi_face_weight(&faces[i], W, H);
 
 		if (w > bw)
 		{

@@ -13,12 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Floats of one recognition input. */
+#define CHIP_FLOATS ((size_t) FI_REC_SIZE * FI_REC_SIZE * 3)
+
 struct fi_pipeline
 {
 	const fi_model *m;
 	fi_workspace *ws;
 	fi_ssd	   *ssd;			/* loaded on first SSD use */
-	float	   *chip;			/* 2 x 150x150x3 recognition inputs: the chip, its mirror */
+	float	   *chip;			/* FI_REC_MAX_BATCH x 150x150x3 recognition inputs: each
+								 * face's chip, then its mirror */
 	int64_t		detector_runs,
 				encoder_runs;
 };
@@ -65,7 +69,7 @@ fi_pipeline_new(const fi_model *m, fi_pipeline **out, fi_error *err)
 
 	*out = NULL;
 	if (p == NULL || (p->ws = fi_workspace_new()) == NULL ||
-		(p->chip = malloc(sizeof(float) * 2 * FI_REC_SIZE * FI_REC_SIZE * 3)) == NULL)
+		(p->chip = malloc(sizeof(float) * FI_REC_MAX_BATCH * CHIP_FLOATS)) == NULL)
 	{
 		fi_pipeline_free(p);
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory creating the face pipeline");
@@ -180,49 +184,81 @@ mirror_chip(float *chip)
 			}
 }
 
-/* Descriptor with the chosen alignment (and the mirrored chip when flip_average). */
-fi_status
-fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
-				   fi_face *f, const fi_cancel *c, fi_error *err)
+/* Face f's recognition input on img (and its mirror after it with flip_average). */
+static fi_status
+face_chips(const fi_image *img, const fi_pipeline_opts *opts, fi_face *f, float *chip,
+		   fi_error *err)
 {
-	fi_status	s;
-
-	p->encoder_runs++;
 	if (opts->alignment == FI_ALIGN_FACEAPI)
 	{
 		double		x,
 					y,
 					w,
 					h;
+		fi_status	s;
 
 		fi_faceapi_descriptor_rect(f, &x, &y, &w, &h);
 		f->descriptor_crop = fi_clip_floor(x, y, w, h, img->width, img->height);
 		if (f->descriptor_crop.width <= 0 || f->descriptor_crop.height <= 0)
 			return fi_set_error(err, FI_ERR_INTERNAL, "empty descriptor crop");
 		s = fi_preprocess(img, &f->descriptor_crop, FI_SQUARE_CENTER, FI_REC_SIZE,
-						  &fi_norm_recognition, p->chip, err);
+						  &fi_norm_recognition, chip, err);
+		if (s != FI_OK)
+			return s;
 	}
 	else
+		fi_similarity_chip(img, f->landmarks, NULL, chip);
+	if (opts->flip_average)
 	{
-		fi_similarity_chip(img, f->landmarks, NULL, p->chip);
-		s = FI_OK;
+		memcpy(chip + CHIP_FLOATS, chip, sizeof(float) * CHIP_FLOATS);
+		mirror_chip(chip + CHIP_FLOATS);
 	}
-	if (s == FI_OK && !opts->flip_average)
-		s = fi_recognition_forward(p->m, p->ws, p->chip, f->descriptor, NULL, NULL, c, err);
-	else if (s == FI_OK)
-	{
-		/* the chip and its mirror in one pass: the late layers read their weights once */
-		size_t		chip = (size_t) FI_REC_SIZE * FI_REC_SIZE * 3;
-		float		d[2][FI_REC_DIM];
+	return FI_OK;
+}
 
-		p->encoder_runs++;
-		memcpy(p->chip + chip, p->chip, sizeof(float) * chip);
-		mirror_chip(p->chip + chip);
-		s = fi_recognition_forward_n(p->m, p->ws, p->chip, 2, d[0], NULL, NULL, c, err);
-		for (int k = 0; s == FI_OK && k < FI_REC_DIM; k++)
-			f->descriptor[k] = (d[0][k] + d[1][k]) / 2;
+/*
+ * Descriptors of faces f[0..n-1] (landmarks set), face i on imgs[i]: their
+ * chips (and mirrors) go through the encoder in batches of up to
+ * FI_REC_MAX_BATCH.  fi_recognition_forward_n gives each image the bits it
+ * gives it alone, so a face's descriptor does not depend on its batch.
+ */
+fi_status
+fi_face_descriptors(fi_pipeline *p, const fi_image *const *imgs, const fi_pipeline_opts *opts,
+					fi_face *f, int n, const fi_cancel *c, fi_error *err)
+{
+	int			per = opts->flip_average ? 2 : 1,
+				group = FI_REC_MAX_BATCH / per;
+	float		d[FI_REC_MAX_BATCH][FI_REC_DIM];
+	fi_status	s;
+
+	for (int i0 = 0; i0 < n; i0 += group)
+	{
+		int			g = n - i0 < group ? n - i0 : group;
+
+		for (int j = 0; j < g; j++)
+			if ((s = face_chips(imgs[i0 + j], opts, &f[i0 + j], p->chip + (size_t) j * per * CHIP_FLOATS,
+								err)) != FI_OK)
+				return s;
+		p->encoder_runs += g * per;
+		if ((s = fi_recognition_forward_n(p->m, p->ws, p->chip, g * per, d[0], NULL, NULL,
+										  c, err)) != FI_OK)
+			return s;
+		for (int j = 0; j < g; j++)
+		{
+			float	   *out = f[i0 + j].descriptor;
+
+			for (int k = 0; k < FI_REC_DIM; k++)
+				out[k] = per == 1 ? d[j][k] : (d[2 * j][k] + d[2 * j + 1][k]) / 2;
+			f[i0 + j].has_descriptor = true;
+		}
 	}
-	if (s == FI_OK)
-		f->has_descriptor = true;
-	return s;
+	return FI_OK;
+}
+
+/* Descriptor of one face (fi_face_descriptors of one). */
+fi_status
+fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
+				   fi_face *f, const fi_cancel *c, fi_error *err)
+{
+	return fi_face_descriptors(p, &img, opts, f, 1, c, err);
 }

@@ -13,7 +13,10 @@
  * Where faces are looked for (detect.c): the first look runs the detector on
  * the photo and, with the tiny detector and opts.retry, once more on a copy
  * with a black border of 1/4 of its long side at input 192 (the "frame
- * pass": faces that fill the frame, as LFW's); the two lists are merged.  A
+ * pass": faces that fill the frame, as LFW's); the two lists are merged.
+ * When only the main face is wanted (largest_only: face_embed, the trigger)
+ * and the photo pass found a face that outweighs any the frame pass could
+ * add (detect.c, FRAME_SKIP_WEIGHT), the frame pass is skipped.  A
  * photo whose bordered copy would exceed 1024 px is first shrunk by an
  * integer factor (box average), so the copy stays small.  Only when both
  * find nothing: the bordered copy at input 256, then the photo at 192 (both at
@@ -63,6 +66,9 @@ typedef struct fi_pipeline_opts
 	bool		faceapi_landmark_quirk; /* shift landmarks by the unfloored box origin (spec 6.3) */
 	bool		tiny_landmarks; /* use the tiny 68-point net */
 	bool		retry;			/* nothing found: retry with a border (default true) */
+	bool		frame_always;	/* largest_only: run the frame pass even when the photo
+								 * pass has a face it cannot outweigh (default false;
+								 * true = the old two-pass first look, for tests) */
 	bool		ssd_fallback;	/* the tiny detector found nothing even on the retries:
 								 * try the SSD (photo, then bordered copy) at score >=
 								 * 0.7 (default false: with the frame pass it rescues
@@ -135,6 +141,9 @@ fi_status	fi_face_embed_primary(fi_pipeline *p, const fi_image *img,
  */
 int			fi_face_primary(const fi_face *faces, int n, int W, int H);
 
+/* What fi_face_primary maximises: the box side times (1 - distance from the centre). */
+double		fi_face_weight(const fi_face *f, int W, int H);
+
 /* The steps, for tests and tools. */
 
 /* Raw detections of the configured detector (no retry). */
@@ -160,6 +169,15 @@ void		fi_faceapi_descriptor_rect(const fi_face *f, double *x, double *y, double 
 /* Descriptor of face f (landmarks set) with opts->alignment and opts->flip_average. */
 fi_status	fi_face_descriptor(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
 							   fi_face *f, const fi_cancel *c, fi_error *err);
+
+/*
+ * The same for n faces, face i on imgs[i], their chips batched through the
+ * encoder (FI_REC_MAX_BATCH at a time); each descriptor is bit for bit the
+ * one fi_face_descriptor gives.
+ */
+fi_status	fi_face_descriptors(fi_pipeline *p, const fi_image *const *imgs,
+								const fi_pipeline_opts *opts, fi_face *f, int n,
+								const fi_cancel *c, fi_error *err);
 
 /*
  * Geometry of the similarity chip, as fractions of its side: the centroid of
