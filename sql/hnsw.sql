@@ -192,6 +192,24 @@ SET enable_seqscan = off;
 SELECT id FROM hnsw_u ORDER BY e <-> hnsw_vec(77) LIMIT 3;
 RESET enable_seqscan;
 
-DROP TABLE hnsw_t, hnsw_u;
+-- Temporary tables (local buffers: the scan reads them without the
+-- shared-buffer hints of recent.c), same answers as the sequential scan.
+CREATE TEMP TABLE hnsw_tmp (id int, e faceembedding);
+INSERT INTO hnsw_tmp SELECT i, hnsw_vec(i) FROM generate_series(1, 300) i;
+CREATE INDEX hnsw_tmp_e ON hnsw_tmp USING faceid_hnsw (e);
+INSERT INTO hnsw_tmp SELECT i, hnsw_vec(i) FROM generate_series(301, 400) i;
+SET enable_seqscan = off;
+CREATE TEMP TABLE hnsw_tmp_idx AS
+  SELECT q.id, ARRAY(SELECT t.id FROM hnsw_tmp t ORDER BY t.e <-> q.e LIMIT 5) AS ids
+  FROM hnsw_tmp q WHERE q.id % 20 = 0;
+RESET enable_seqscan;
+SET enable_indexscan = off;
+SELECT count(*) AS queries, count(*) FILTER (WHERE i.ids = s.ids) AS same_as_seqscan
+FROM hnsw_tmp_idx i,
+  LATERAL (SELECT ARRAY(SELECT t.id FROM hnsw_tmp t ORDER BY t.e <-> i_q.e LIMIT 5) AS ids
+           FROM hnsw_tmp i_q WHERE i_q.id = i.id) s;
+RESET enable_indexscan;
+
+DROP TABLE hnsw_t, hnsw_u, hnsw_tmp, hnsw_tmp_idx;
 DROP FUNCTION hnsw_knn(faceembedding, int, bool);
 DROP FUNCTION hnsw_vec(int);

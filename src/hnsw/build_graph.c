@@ -52,10 +52,40 @@ hnsw_arena_alloc(HnswBuildState *bs, Size size, Size *off)
 	return true;
 }
 
-/* HnswGraph.distances in memory. */
+static void mem_distances_batch(HnswGraph *g, const float4 *q, HnswCandidate *cs,
+								int n, bool *ok, bool *deleted);
+
+/* Elements whose vectors a distance pass asks for before it computes any. */
+#define MEM_PREFETCH_BATCH	16
+
+/*
+ * HnswGraph.distances in memory.  The walk is bound by memory latency (a
+ * vector is eight cache lines on a random page of the arena), so each batch
+ * asks for all its vectors first and their misses overlap.
+ */
 void
 hnsw_mem_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 				   bool *ok, bool *deleted)
+{
+	for (int i0 = 0; i0 < n; i0 += MEM_PREFETCH_BATCH)
+	{
+		int			n1 = Min(n, i0 + MEM_PREFETCH_BATCH);
+
+		for (int i = i0; i < n1; i++)
+		{
+			const char *v = (const char *) elem((HnswBuildState *) g, cs[i].id)->vec;
+
+			for (size_t b = 0; b < sizeof(float4) * FI_DIM; b += 64)
+				__builtin_prefetch(v + b);
+		}
+		mem_distances_batch(g, q, cs + i0, n1 - i0, ok + i0, deleted + i0);
+	}
+}
+
+/* The distances of a batch whose vectors were asked for. */
+static void
+mem_distances_batch(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
+					bool *ok, bool *deleted)
 {
 	for (int i = 0; i < n; i++)
 	{
@@ -168,6 +198,9 @@ mem_link_back_locked(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 		cands[i].id = (i < n) ? ids[i] : q;
 		cands[i].dist = (i < n) ? dists[i] : d;
 		vecs[i] = elem(bs, cands[i].id)->vec;
+		/* the members' vectors are cold: let their misses overlap */
+		for (size_t b = 0; b < sizeof(float4) * FI_DIM; b += 64)
+			__builtin_prefetch((const char *) vecs[i] + b);
 	}
 	hnsw_sort_candidates(cands, vecs, n + 1, q, nb);
 	hnsw_select_neighbors(cands, vecs, n + 1, slots, chosen);

@@ -330,6 +330,11 @@ extern float4 hnsw_quant_distance(const HnswQuant *qz, const float4 *q,
 								  const uint8 *code);
 extern double hnsw_quant_lower_bound(float4 dist, float4 err, float4 errMax);
 
+/* recent.c */
+extern Buffer hnsw_read_buffer(Relation index, BlockNumber blkno);
+extern void hnsw_prefetch_block(Relation index, BlockNumber blkno,
+								OffsetNumber offno);
+
 /* pages.c */
 extern void hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index,
 								 const HnswMetaPageData *meta);

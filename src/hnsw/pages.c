@@ -24,7 +24,7 @@ disk_lock_element(Relation index, uint64 id, Buffer *buf)
 	Page		page;
 	ItemId		itemid;
 
-	*buf = ReadBuffer(index, blkno);
+	*buf = hnsw_read_buffer(index, blkno);
 	LockBuffer(*buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(*buf);
 	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
@@ -78,11 +78,15 @@ pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
 	int			nbufs = 0;
 
 	for (int k = 0; k < n; k++)
+		if (k == 0 || HnswIdBlock(cs[ord[k]].id) != HnswIdBlock(cs[ord[k - 1]].id))
+			hnsw_prefetch_block(dg->index, HnswIdBlock(cs[ord[k]].id),
+								HnswIdOffset(cs[ord[k]].id));
+	for (int k = 0; k < n; k++)
 	{
 		BlockNumber blkno = HnswIdBlock(cs[ord[k]].id);
 
 		if (nbufs == 0 || BufferGetBlockNumber(bufs[nbufs - 1]) != blkno)
-			bufs[nbufs++] = ReadBuffer(dg->index, blkno);
+			bufs[nbufs++] = hnsw_read_buffer(dg->index, blkno);
 		bidx[k] = nbufs - 1;
 		__builtin_prefetch(PageGetItemId(BufferGetPage(bufs[nbufs - 1]),
 										 HnswIdOffset(cs[ord[k]].id)));
