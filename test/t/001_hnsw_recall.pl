@@ -18,7 +18,6 @@
 use strict;
 use warnings;
 use FindBin;
-use File::Temp qw(tempdir);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -29,13 +28,9 @@ my $rows = $ENV{FACEID_TAP_ROWS} || 100000;
 my $ident = int($rows / 10);
 my $first = int($ident * 0.8);    # identities loaded before CREATE INDEX
 
-my $dir = tempdir(CLEANUP => 1);
-system('perl', "$FindBin::Bin/../bench/gen_faces.pl", $ident, 10, 400, 100, 7, $dir) == 0
-  or die "gen_faces.pl failed";
+my $dir = gen_faces_dir($ident, 10, 400, 100, 7);
 
-my $node = PostgreSQL::Test::Cluster->new('hnsw');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
+my $node = faceid_node('hnsw', qq{
 shared_buffers = 512MB
 maintenance_work_mem = 1GB
 max_parallel_workers_per_gather = 0
@@ -43,9 +38,6 @@ max_parallel_workers_per_gather = 0
 max_parallel_maintenance_workers = 0
 jit = off
 });
-$node->append_conf('postgresql.conf', "extension_destdir = '$ENV{FACEID_DESTDIR}'")
-  if $ENV{FACEID_DESTDIR};
-$node->start;
 
 my $set_ef = $ENV{FACEID_TAP_EF_SEARCH} ? "SET faceid.ef_search = $ENV{FACEID_TAP_EF_SEARCH};" : '';
 

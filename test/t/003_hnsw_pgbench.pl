@@ -37,7 +37,6 @@
 use strict;
 use warnings;
 use FindBin;
-use File::Temp qw(tempdir);
 use IPC::Run;
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
@@ -52,21 +51,14 @@ my $nfirst = $first * 10;         # their rows: ids 1 .. $nfirst
 my $nrows = $ident * 10;
 my $newid = 100001;               # ids of the computed photos start here
 
-my $dir = tempdir(CLEANUP => 1);
-system('perl', "$FindBin::Bin/../bench/gen_faces.pl", $ident, 10, 400, 100, 13, $dir) == 0
-  or die "gen_faces.pl failed";
+my $dir = gen_faces_dir($ident, 10, 400, 100, 13);
 
-my $node = PostgreSQL::Test::Cluster->new('pgbench');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
+my $node = faceid_node('pgbench', qq{
 shared_buffers = 256MB
 maintenance_work_mem = 256MB
 max_parallel_workers_per_gather = 0
 jit = off
 });
-$node->append_conf('postgresql.conf', "extension_destdir = '$ENV{FACEID_DESTDIR}'")
-  if $ENV{FACEID_DESTDIR};
-$node->start;
 
 my $set_ef = "SET faceid.ef_search = $ef;";
 

@@ -20,22 +20,18 @@
 use strict;
 use warnings;
 use FindBin;
-use File::Temp qw(tempdir);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FaceidRecall;
 
 my $rows = $ENV{FACEID_TAP_ROWS} || 100000;
 my $ef = $ENV{FACEID_TAP_EF_SEARCH} || 40;
 my $ident = int($rows / 10);
 
-my $dir = tempdir(CLEANUP => 1);
-system('perl', "$FindBin::Bin/../bench/gen_faces.pl", $ident, 10, 1000, 0, 7, $dir) == 0
-  or die "gen_faces.pl failed";
+my $dir = gen_faces_dir($ident, 10, 1000, 0, 7);
 
-my $node = PostgreSQL::Test::Cluster->new('hnsw_parallel');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
+my $node = faceid_node('hnsw_parallel', qq{
 shared_buffers = 512MB
 maintenance_work_mem = 1GB
 max_worker_processes = 8
@@ -43,9 +39,6 @@ max_parallel_workers = 8
 max_parallel_workers_per_gather = 0
 jit = off
 });
-$node->append_conf('postgresql.conf', "extension_destdir = '$ENV{FACEID_DESTDIR}'")
-  if $ENV{FACEID_DESTDIR};
-$node->start;
 
 $node->safe_psql('postgres', qq{
 CREATE EXTENSION faceid;

@@ -27,7 +27,6 @@
 use strict;
 use warnings;
 use FindBin;
-use File::Temp qw(tempdir);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -38,13 +37,9 @@ my $rows = $ENV{FACEID_TAP_ROWS} || 30000;
 my $ident = int($rows / 10);            # identities loaded first
 my $more = int($ident / 2);             # identities inserted after the delete
 
-my $dir = tempdir(CLEANUP => 1);
-system('perl', "$FindBin::Bin/../bench/gen_faces.pl", $ident + $more, 10, 400, 100, 17, $dir) == 0
-  or die "gen_faces.pl failed";
+my $dir = gen_faces_dir($ident + $more, 10, 400, 100, 17);
 
-my $node = PostgreSQL::Test::Cluster->new('reuse');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
+my $node = faceid_node('reuse', qq{
 shared_buffers = 256MB
 maintenance_work_mem = 512MB
 max_parallel_workers_per_gather = 0
@@ -52,9 +47,6 @@ max_parallel_maintenance_workers = 0
 autovacuum = off
 jit = off
 });
-$node->append_conf('postgresql.conf', "extension_destdir = '$ENV{FACEID_DESTDIR}'")
-  if $ENV{FACEID_DESTDIR};
-$node->start;
 
 $node->safe_psql('postgres', qq{
 CREATE EXTENSION faceid;

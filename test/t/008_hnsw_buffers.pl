@@ -22,19 +22,15 @@
 use strict;
 use warnings;
 use FindBin;
-use File::Temp qw(tempdir);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FaceidRecall;
 
 my $ident = 2000;
-my $dir = tempdir(CLEANUP => 1);
-system('perl', "$FindBin::Bin/../bench/gen_faces.pl", $ident, 10, 200, 50, 11, $dir) == 0
-  or die "gen_faces.pl failed";
+my $dir = gen_faces_dir($ident, 10, 200, 50, 11);
 
-my $node = PostgreSQL::Test::Cluster->new('buffers');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
+my $node = faceid_node('buffers', qq{
 shared_buffers = 2MB
 maintenance_work_mem = 256MB
 max_parallel_workers_per_gather = 0
@@ -42,9 +38,6 @@ max_parallel_maintenance_workers = 0
 autovacuum = off
 jit = off
 });
-$node->append_conf('postgresql.conf', "extension_destdir = '$ENV{FACEID_DESTDIR}'")
-  if $ENV{FACEID_DESTDIR};
-$node->start;
 
 $node->safe_psql('postgres', qq{
 CREATE EXTENSION faceid;

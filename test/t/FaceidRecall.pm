@@ -4,7 +4,37 @@ package FaceidRecall;
 use strict;
 use warnings;
 use Exporter 'import';
-our @EXPORT = qw(measure_recall);
+use File::Temp qw(tempdir);
+use FindBin;
+use PostgreSQL::Test::Cluster;
+our @EXPORT = qw(measure_recall gen_faces_dir faceid_node);
+
+# Face-like encodings from test/bench/gen_faces.pl in a temporary directory:
+# $ident identities x $photos photos, $known and $unknown queries, seed $seed.
+sub gen_faces_dir
+{
+	my ($ident, $photos, $known, $unknown, $seed) = @_;
+	my $dir = tempdir(CLEANUP => 1);
+	system('perl', "$FindBin::Bin/../bench/gen_faces.pl", $ident, $photos, $known, $unknown,
+		$seed, $dir) == 0
+	  or die "gen_faces.pl failed";
+	return $dir;
+}
+
+# A started cluster named $name with $conf in postgresql.conf, loading
+# faceid from FACEID_DESTDIR (a private `make install DESTDIR=...`, through
+# Debian's extension_destdir) when it is set.
+sub faceid_node
+{
+	my ($name, $conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', $conf);
+	$node->append_conf('postgresql.conf', "extension_destdir = '$ENV{FACEID_DESTDIR}'")
+	  if $ENV{FACEID_DESTDIR};
+	$node->start;
+	return $node;
+}
 
 # recall@10 of the index on table faces (id, ident, e) against the exact scan
 # for the queries of $from (columns qid, e, and ident when $with_ident), and
