@@ -55,6 +55,14 @@ hnsw_arena_alloc(HnswBuildState *bs, Size size, Size *off)
 static void mem_distances_batch(HnswGraph *g, const float4 *q, HnswCandidate *cs,
 								int n, bool *ok, bool *deleted);
 
+/* Ask for the eight cache lines of a vector, so that misses overlap. */
+static inline void
+prefetch_vector(const float4 *v)
+{
+	for (size_t b = 0; b < sizeof(float4) * FI_DIM; b += 64)
+		__builtin_prefetch((const char *) v + b);
+}
+
 /* Elements whose vectors a distance pass asks for before it computes any. */
 #define MEM_PREFETCH_BATCH	16
 
@@ -72,12 +80,7 @@ hnsw_mem_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 		int			n1 = Min(n, i0 + MEM_PREFETCH_BATCH);
 
 		for (int i = i0; i < n1; i++)
-		{
-			const char *v = (const char *) elem((HnswBuildState *) g, cs[i].id)->vec;
-
-			for (size_t b = 0; b < sizeof(float4) * FI_DIM; b += 64)
-				__builtin_prefetch(v + b);
-		}
+			prefetch_vector(elem((HnswBuildState *) g, cs[i].id)->vec);
 		mem_distances_batch(g, q, cs + i0, n1 - i0, ok + i0, deleted + i0);
 	}
 }
@@ -198,9 +201,7 @@ mem_link_back_locked(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 		cands[i].id = (i < n) ? ids[i] : q;
 		cands[i].dist = (i < n) ? dists[i] : d;
 		vecs[i] = elem(bs, cands[i].id)->vec;
-		/* the members' vectors are cold: let their misses overlap */
-		for (size_t b = 0; b < sizeof(float4) * FI_DIM; b += 64)
-			__builtin_prefetch((const char *) vecs[i] + b);
+		prefetch_vector(vecs[i]);	/* the members' vectors are cold */
 	}
 	hnsw_sort_candidates(cands, vecs, n + 1, q, nb);
 	hnsw_select_neighbors(cands, vecs, n + 1, slots, chosen);

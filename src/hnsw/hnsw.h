@@ -172,6 +172,26 @@ typedef struct HnswElementTupleData
 typedef HnswElementTupleData *HnswElementTuple;
 
 /*
+ * The element at line pointer offno of a locked index page; NULL when there
+ * is none: out of range (a stale or corrupt id), unused, or a free slot (no
+ * longer part of the graph).
+ */
+static inline HnswElementTuple
+hnsw_page_element(Page page, OffsetNumber offno)
+{
+	ItemId		itemid;
+	HnswElementTuple tup;
+
+	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+		return NULL;
+	itemid = PageGetItemId(page, offno);
+	if (!ItemIdIsUsed(itemid))
+		return NULL;
+	tup = (HnswElementTuple) PageGetItem(page, itemid);
+	return tup->deleted == HNSW_ELEMENT_FREE ? NULL : tup;
+}
+
+/*
  * Slots on a level, the first slot of a level, the slots of a tuple.  Level
  * 1 has 2m slots like level 0: with tight clusters nearly every cluster has
  * a member there (see hnsw_should_promote), so level 1 is the graph of the

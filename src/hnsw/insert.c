@@ -315,19 +315,15 @@ hnsw_write_neighbor_list(Relation index, uint64 id, int lev, int m,
 	bool		ok = false;
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	page = BufferGetPage(buf);
-	if (HnswIdOffset(id) <= PageGetMaxOffsetNumber(page))
+	tup = hnsw_page_element(BufferGetPage(buf), HnswIdOffset(id));
+	if (tup != NULL && tup->level >= lev &&
+		memcmp(&tup->neighbors[start], oldlist, sizeof(ItemPointerData) * slots) == 0)
 	{
+		page = hnsw_page_begin(index, buf, building, false, &state);
 		tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
-		if (tup->level >= lev && tup->deleted != HNSW_ELEMENT_FREE &&
-			memcmp(&tup->neighbors[start], oldlist, sizeof(ItemPointerData) * slots) == 0)
-		{
-			page = hnsw_page_begin(index, buf, building, false, &state);
-			tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
-			memcpy(&tup->neighbors[start], newlist, sizeof(ItemPointerData) * slots);
-			hnsw_page_finish(buf, building, state);
-			ok = true;
-		}
+		memcpy(&tup->neighbors[start], newlist, sizeof(ItemPointerData) * slots);
+		hnsw_page_finish(buf, building, state);
+		ok = true;
 	}
 	UnlockReleaseBuffer(buf);
 	return ok;
@@ -339,23 +335,18 @@ hnsw_read_element(Relation index, const HnswQuant *qz, uint64 id, int lev,
 				  int m, float4 *vec, ItemPointerData *list, bool *deleted)
 {
 	Buffer		buf = ReadBuffer(index, HnswIdBlock(id));
-	Page		page;
 	HnswElementTuple tup;
 	bool		ok = false;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	if (HnswIdOffset(id) <= PageGetMaxOffsetNumber(page))
+	tup = hnsw_page_element(BufferGetPage(buf), HnswIdOffset(id));
+	if (tup != NULL && tup->level >= lev)
 	{
-		tup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswIdOffset(id)));
-		if (tup->level >= lev && tup->deleted != HNSW_ELEMENT_FREE)
-		{
-			hnsw_quant_decode(qz, tup->code, vec);
-			memcpy(list, &tup->neighbors[HnswLevelStart(m, lev)],
-				   sizeof(ItemPointerData) * HnswLevelSlots(m, lev));
-			*deleted = tup->deleted != 0;
-			ok = true;
-		}
+		hnsw_quant_decode(qz, tup->code, vec);
+		memcpy(list, &tup->neighbors[HnswLevelStart(m, lev)],
+			   sizeof(ItemPointerData) * HnswLevelSlots(m, lev));
+		*deleted = tup->deleted != 0;
+		ok = true;
 	}
 	UnlockReleaseBuffer(buf);
 	return ok;
@@ -371,17 +362,16 @@ disk_should_promote(Relation index, HnswCandidate *found, int nfound)
 	for (int i = 0; i < nfound; i++)
 	{
 		Buffer		buf;
-		Page		page;
+		HnswElementTuple tup;
 
 		levels[i] = 0;
 		if (found[i].dist > window)
 			continue;			/* outside the neighbourhood: not looked at */
 		buf = ReadBuffer(index, HnswIdBlock(found[i].id));
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (HnswIdOffset(found[i].id) <= PageGetMaxOffsetNumber(page))
-			levels[i] = ((HnswElementTuple) PageGetItem(page,
-														PageGetItemId(page, HnswIdOffset(found[i].id))))->level;
+		tup = hnsw_page_element(BufferGetPage(buf), HnswIdOffset(found[i].id));
+		if (tup != NULL)
+			levels[i] = tup->level;
 		UnlockReleaseBuffer(buf);
 	}
 	return hnsw_should_promote(found, nfound, levels);

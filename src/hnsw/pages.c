@@ -19,29 +19,17 @@
 static HnswElementTuple
 disk_lock_element(Relation index, uint64 id, Buffer *buf)
 {
-	BlockNumber blkno = HnswIdBlock(id);
-	OffsetNumber offno = HnswIdOffset(id);
-	Page		page;
-	ItemId		itemid;
+	HnswElementTuple tup;
 
-	*buf = hnsw_read_buffer(index, blkno);
+	*buf = hnsw_read_buffer(index, HnswIdBlock(id));
 	LockBuffer(*buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(*buf);
-	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+	tup = hnsw_page_element(BufferGetPage(*buf), HnswIdOffset(id));
+	if (tup == NULL)
 	{
 		UnlockReleaseBuffer(*buf);
 		*buf = InvalidBuffer;
-		return NULL;
 	}
-	itemid = PageGetItemId(page, offno);
-	if (!ItemIdIsUsed(itemid) ||
-		((HnswElementTuple) PageGetItem(page, itemid))->deleted == HNSW_ELEMENT_FREE)
-	{
-		UnlockReleaseBuffer(*buf);
-		*buf = InvalidBuffer;
-		return NULL;
-	}
-	return (HnswElementTuple) PageGetItem(page, itemid);
+	return tup;
 }
 
 /* Order ord[0..n) by the block of cs[ord[i]].id (insertion sort: n <= 2m). */
@@ -127,9 +115,6 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 	for (int k = 0; k < n; k++)
 	{
 		HnswCandidate *c = &cs[ord[k]];
-		OffsetNumber offno = HnswIdOffset(c->id);
-		Page		page;
-		ItemId		itemid;
 		HnswElementTuple tup;
 
 		if (bidx[k] != locked)
@@ -139,21 +124,15 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 			locked = bidx[k];
 			LockBuffer(bufs[locked], BUFFER_LOCK_SHARE);
 		}
-		page = BufferGetPage(bufs[locked]);
-		ok[ord[k]] = false;
-		if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+		/* NULL also for a free slot reached by a stale link */
+		tup = hnsw_page_element(BufferGetPage(bufs[locked]), HnswIdOffset(c->id));
+		ok[ord[k]] = tup != NULL;
+		if (tup == NULL)
 			continue;
-		itemid = PageGetItemId(page, offno);
-		if (!ItemIdIsUsed(itemid))
-			continue;
-		tup = (HnswElementTuple) PageGetItem(page, itemid);
-		if (tup->deleted == HNSW_ELEMENT_FREE)
-			continue;			/* reached by a stale link */
 		c->dist = hnsw_quant_distance(&dg->quant, q, tup->code);
 		c->err = tup->err;
 		c->heaptid = tup->heaptid;
 		deleted[ord[k]] = tup->deleted != 0;
-		ok[ord[k]] = true;
 	}
 	if (locked >= 0)
 		UnlockReleaseBuffer(bufs[locked]);

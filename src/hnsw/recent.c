@@ -84,16 +84,20 @@ recent_grow(RecentIndex *ri, BlockNumber blkno)
 	ri->nhint = n;
 }
 
-/* The hint for block blkno of index, or InvalidBuffer. */
-static inline Buffer
-recent_hint(Relation index, BlockNumber blkno)
+/* The hints of index when block blkno can have one (shared buffers), or NULL. */
+static inline RecentIndex *
+recent_for_block(Relation index, BlockNumber blkno)
 {
-	RecentIndex *ri;
-
 	if (RelationUsesLocalBuffers(index) || blkno >= RECENT_MAX_BLOCKS)
-		return InvalidBuffer;
-	ri = recent_for(index);
-	return blkno < ri->nhint ? ri->hint[blkno] : InvalidBuffer;
+		return NULL;
+	return recent_for(index);
+}
+
+/* The hint of block blkno in ri, or InvalidBuffer. */
+static inline Buffer
+recent_hint(const RecentIndex *ri, BlockNumber blkno)
+{
+	return ri != NULL && blkno < ri->nhint ? ri->hint[blkno] : InvalidBuffer;
 }
 
 /*
@@ -106,7 +110,7 @@ recent_hint(Relation index, BlockNumber blkno)
 void
 hnsw_prefetch_block(Relation index, BlockNumber blkno, OffsetNumber offno)
 {
-	Buffer		hint = recent_hint(index, blkno);
+	Buffer		hint = recent_hint(recent_for_block(index, blkno), blkno);
 	char	   *page;
 
 	if (!BufferIsValid(hint))
@@ -121,21 +125,21 @@ hnsw_prefetch_block(Relation index, BlockNumber blkno, OffsetNumber offno)
 Buffer
 hnsw_read_buffer(Relation index, BlockNumber blkno)
 {
-	RecentIndex *ri;
+	RecentIndex *ri = recent_for_block(index, blkno);
+	Buffer		hint = recent_hint(ri, blkno);
 	Buffer		buf;
 
-	if (RelationUsesLocalBuffers(index) || blkno >= RECENT_MAX_BLOCKS)
-		return ReadBuffer(index, blkno);
-	ri = recent_for(index);
-	if (blkno < ri->nhint && BufferIsValid(ri->hint[blkno]) &&
-		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, ri->hint[blkno]))
+	if (BufferIsValid(hint) &&
+		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, hint))
 	{
 		/* what ReadBuffer would count for pg_statio_*_indexes */
 		pgstat_count_buffer_read(index);
 		pgstat_count_buffer_hit(index);
-		return ri->hint[blkno];
+		return hint;
 	}
 	buf = ReadBuffer(index, blkno);
+	if (ri == NULL)
+		return buf;
 	if (blkno >= ri->nhint)
 		recent_grow(ri, blkno);
 	ri->hint[blkno] = buf;

@@ -18,7 +18,6 @@
 use strict;
 use warnings;
 use FindBin;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -106,18 +105,9 @@ sub check_phase
 check_phase('after build');
 
 # Concurrent inserts: the remaining identities from three sessions at once.
-my @h;
-for my $s (0 .. 2)
-{
-	my ($out, $err) = ('', '');
-	push @h, IPC::Run::start(
-		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
-		  '-c', "INSERT INTO faces SELECT * FROM staged WHERE ident >= $first AND ident % 3 = $s ORDER BY id" ],
-		'>', \$out, '2>', \$err);
-}
-my $ok = 1;
-$_->finish or $ok = 0 for @h;
-ok($ok, 'three concurrent insert sessions succeeded');
+ok(run_concurrently($node,
+		map { "INSERT INTO faces SELECT * FROM staged WHERE ident >= $first AND ident % 3 = $_ ORDER BY id" } 0 .. 2),
+	'three concurrent insert sessions succeeded');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM faces'), $ident * 10, 'every row inserted');
 # every 10th concurrently inserted row, searched by its own vector, finds
 # itself (no insert was lost from the graph)

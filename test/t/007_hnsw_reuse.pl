@@ -27,7 +27,6 @@
 use strict;
 use warnings;
 use FindBin;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -72,18 +71,9 @@ my ($reltuples, $count) = split /\|/, $node->safe_psql('postgres',
 is($reltuples, $count, "after DELETE + VACUUM the index counts the $count rows left");
 
 # As many new rows, from two sessions at once.
-my @h;
-for my $s (0 .. 1)
-{
-	my ($out, $err) = ('', '');
-	push @h, IPC::Run::start(
-		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
-		  '-c', "INSERT INTO faces SELECT * FROM staged WHERE ident >= $ident AND ident % 2 = $s ORDER BY id" ],
-		'>', \$out, '2>', \$err);
-}
-my $ok = 1;
-$_->finish or $ok = 0 for @h;
-ok($ok, 'two concurrent insert sessions succeeded');
+ok(run_concurrently($node,
+		map { "INSERT INTO faces SELECT * FROM staged WHERE ident >= $ident AND ident % 2 = $_ ORDER BY id" } 0 .. 1),
+	'two concurrent insert sessions succeeded');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM faces'), $ident * 10, 'as many rows as before the delete');
 
 my $size1 = $node->safe_psql('postgres', "SELECT pg_relation_size('faces_e')");

@@ -6,8 +6,9 @@ use warnings;
 use Exporter 'import';
 use File::Temp qw(tempdir);
 use FindBin;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
-our @EXPORT = qw(measure_recall gen_faces_dir faceid_node);
+our @EXPORT = qw(measure_recall gen_faces_dir faceid_node run_concurrently);
 
 # Face-like encodings from test/bench/gen_faces.pl in a temporary directory:
 # $ident identities x $photos photos, $known and $unknown queries, seed $seed.
@@ -61,6 +62,25 @@ sub measure_recall
 	  FROM res r JOIN ($from) q USING (qid) JOIN faces f ON f.id = r.ids[1];
 	} if $with_ident;
 	return split /\n/, $node->safe_psql('postgres', $sql);
+}
+
+# Run each statement of @sql in its own psql session on $node, all at once;
+# true when every one succeeded.
+sub run_concurrently
+{
+	my ($node, @sql) = @_;
+	my @h;
+	for my $sql (@sql)
+	{
+		my ($out, $err) = ('', '');
+		push @h, IPC::Run::start(
+			[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
+			  '-c', $sql ],
+			'>', \$out, '2>', \$err);
+	}
+	my $ok = 1;
+	$_->finish or $ok = 0 for @h;
+	return $ok;
 }
 
 1;
