@@ -170,6 +170,7 @@ hnsw_build_state_init(HnswBuildState *bs, Relation heap, Relation index, int m,
 	bs->found = palloc(sizeof(HnswCandidate) * (bs->efConstruction + 1));
 	bs->isLeader = true;
 	pg_prng_seed(&bs->prng, HNSW_BUILD_SEED);
+	hnsw_prune_stats_reset();
 }
 
 /* A serial build: the graph in local memory, growing. */
@@ -247,6 +248,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	nworkers = parallel_workers(heap, index);
 	if (nworkers == 0 || !hnsw_build_parallel(&bs, indexInfo, nworkers, &reltuples))
 		reltuples = build_serial(&bs, indexInfo);
+	hnsw_prune_stats_report();
 
 	if (RelationNeedsWAL(index))
 		log_newpage_range(index, MAIN_FORKNUM, 0,

@@ -21,7 +21,13 @@
 
 /*
  * An element of the graph in memory: a fixed header, then the neighbour ids
- * of every level (HnswTotalSlots of them), then as many squared distances.
+ * of every level (HnswTotalSlots of them), then as many squared distances,
+ * then a bit per slot: did the heuristic keep that neighbour (rather than
+ * take it to fill the list)?  The bits of a level are right only while its
+ * bit in sorted is set: the list is then in hnsw_sort_candidates' order
+ * and is the heuristic's choice over itself, which lets a full list take a
+ * new link without choosing again from scratch (build_prune.c).  Every
+ * other change of a list clears that bit.
  */
 typedef struct BuildElement
 {
@@ -30,14 +36,33 @@ typedef struct BuildElement
 	uint8		level;
 	uint8		unused;
 	uint16		counts[HNSW_MAX_LEVEL + 1]; /* per level: slots used */
+	uint32		sorted;			/* per level: the kept bits are right */
 	float4		vec[FI_DIM];
 	uint32		ids[FLEXIBLE_ARRAY_MEMBER];
 } BuildElement;
 
 #define BuildElementSize(m, level) \
 	MAXALIGN(offsetof(BuildElement, ids) + \
-			 (sizeof(uint32) + sizeof(float4)) * HnswTotalSlots(m, level))
+			 (sizeof(uint32) + sizeof(float4)) * HnswTotalSlots(m, level) + \
+			 (HnswTotalSlots(m, level) + 7) / 8)
 #define ElemDists(e, m)		((float4 *) ((e)->ids + HnswTotalSlots(m, (e)->level)))
+#define ElemKept(e, m)		((uint8 *) (ElemDists(e, m) + HnswTotalSlots(m, (e)->level)))
+
+/* Does slot i (counted over all levels) hold a neighbour the heuristic kept? */
+static inline bool
+elem_kept(BuildElement *e, int m, int i)
+{
+	return (ElemKept(e, m)[i / 8] >> (i % 8)) & 1;
+}
+
+/* Set or clear slot i's kept bit. */
+static inline void
+elem_set_kept(BuildElement *e, int m, int i, bool kept)
+{
+	uint8	   *b = &ElemKept(e, m)[i / 8];
+
+	*b = kept ? (*b | (1 << (i % 8))) : (*b & ~(1 << (i % 8)));
+}
 
 /*
  * The state of the graph in memory.  In a parallel build it sits at the
@@ -127,6 +152,13 @@ elem_unlock(HnswBuildState *bs, uint64 id)
 		LWLockRelease(&bs->locks[id % HNSW_BUILD_LOCKS]);
 }
 
+/* Ask for the eight cache lines of a vector, so that misses overlap. */
+static inline void
+prefetch_vector(const float4 *v)
+{
+	for (size_t b = 0; b < sizeof(float4) * FI_DIM; b += 64)
+		__builtin_prefetch((const char *) v + b);
+}
 
 /* build.c */
 extern void hnsw_build_state_init(HnswBuildState *bs, Relation heap,
@@ -153,6 +185,15 @@ extern void hnsw_mem_connect_level(HnswBuildState *bs, uint32 qid, int lev,
 								   HnswCandidate *found, int nfound);
 extern int	hnsw_mem_drop_self(HnswCandidate *found, int nfound, uint32 qid);
 extern void hnsw_mem_insert(HnswBuildState *bs, uint32 qid);
+
+/* build_prune.c */
+extern bool hnsw_mem_prune_full_list(HnswBuildState *bs, uint32 nb, int lev,
+									 uint32 q, float4 d);
+extern void hnsw_mem_set_list(HnswBuildState *bs, BuildElement *e, int lev,
+							  const uint32 *ids, const float4 *dists,
+							  const bool *kept, int k, bool sorted);
+extern void hnsw_prune_stats_reset(void);
+extern void hnsw_prune_stats_report(void);
 
 /* build_refine.c */
 extern void hnsw_mem_refine_upper(HnswBuildState *bs, pg_atomic_uint64 *next);

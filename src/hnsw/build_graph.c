@@ -55,14 +55,6 @@ hnsw_arena_alloc(HnswBuildState *bs, Size size, Size *off)
 static void mem_distances_batch(HnswGraph *g, const float4 *q, HnswCandidate *cs,
 								int n, bool *ok, bool *deleted);
 
-/* Ask for the eight cache lines of a vector, so that misses overlap. */
-static inline void
-prefetch_vector(const float4 *v)
-{
-	for (size_t b = 0; b < sizeof(float4) * FI_DIM; b += 64)
-		__builtin_prefetch((const char *) v + b);
-}
-
 /* Elements whose vectors a distance pass asks for before it computes any. */
 #define MEM_PREFETCH_BATCH	16
 
@@ -145,6 +137,7 @@ hnsw_mem_element_init(HnswBuildState *bs, Size off, const float4 *vec,
 	e->level = level;
 	e->unused = 0;
 	memset(e->counts, 0, sizeof(e->counts));
+	e->sorted = 0;
 	memcpy(e->vec, vec, sizeof(float4) * FI_DIM);
 	return e;
 }
@@ -157,7 +150,10 @@ typedef enum ListAppend
 	LIST_FULL					/* no free slot: nothing done */
 } ListAppend;
 
-/* Append the link e -> x (distance d) on level lev when absent and room is left. */
+/*
+ * Append the link e -> x (distance d) on level lev when absent and room is
+ * left.  The list is no longer the heuristic's choice in order.
+ */
 static ListAppend
 mem_list_append(BuildElement *e, int m, int lev, uint32 x, float4 d)
 {
@@ -172,6 +168,7 @@ mem_list_append(BuildElement *e, int m, int lev, uint32 x, float4 d)
 	ids[n] = x;
 	ElemDists(e, m)[HnswLevelStart(m, lev) + n] = d;
 	e->counts[lev] = n + 1;
+	e->sorted &= ~(1u << lev);
 	return LIST_ADDED;
 }
 
@@ -180,45 +177,12 @@ mem_list_append(BuildElement *e, int m, int lev, uint32 x, float4 d)
 static bool
 mem_link_back_locked(HnswBuildState *bs, uint32 nb, int lev, uint32 q, float4 d)
 {
-	BuildElement *e = elem(bs, nb);
-	int			slots = HnswLevelSlots(bs->m, lev);
-	uint32	   *ids = e->ids + HnswLevelStart(bs->m, lev);
-	float4	   *dists = ElemDists(e, bs->m) + HnswLevelStart(bs->m, lev);
-	int			n;
-	HnswCandidate cands[2 * HNSW_MAX_M + 1];
-	float4	   *vecs[2 * HNSW_MAX_M + 1];
-	bool		chosen[2 * HNSW_MAX_M + 1];
-	int			k = 0;
-
-	if (lev > e->level)
+	if (lev > elem(bs, nb)->level)
 		return false;
 	/* LIST_HAS: only in a parallel build can nb have linked to q already */
-	if (mem_list_append(e, bs->m, lev, q, d) != LIST_FULL)
+	if (mem_list_append(elem(bs, nb), bs->m, lev, q, d) != LIST_FULL)
 		return true;
-	n = e->counts[lev];
-	for (int i = 0; i <= n; i++)
-	{
-		cands[i].id = (i < n) ? ids[i] : q;
-		cands[i].dist = (i < n) ? dists[i] : d;
-		vecs[i] = elem(bs, cands[i].id)->vec;
-		prefetch_vector(vecs[i]);	/* the members' vectors are cold */
-	}
-	hnsw_sort_candidates(cands, vecs, n + 1, q, nb);
-	hnsw_select_neighbors(cands, vecs, n + 1, slots, chosen);
-	for (int i = 0; i <= n; i++)
-	{
-		if (chosen[i])
-		{
-			ids[k] = (uint32) cands[i].id;
-			dists[k] = cands[i].dist;
-			k++;
-		}
-	}
-	e->counts[lev] = k;
-	for (int i = 0; i < k; i++)
-		if (ids[i] == q)
-			return true;
-	return false;
+	return hnsw_mem_prune_full_list(bs, nb, lev, q, d);
 }
 
 /* mem_link_back_locked, taking nb's lock. */
@@ -282,6 +246,7 @@ hnsw_mem_add_link(HnswBuildState *bs, uint32 nb, int lev, uint32 x, float4 d,
 	}
 	nids[victim] = x;
 	ndists[victim] = d;
+	n->sorted &= ~(1u << lev);
 	return true;
 }
 
@@ -302,29 +267,39 @@ hnsw_mem_connect_level(HnswBuildState *bs, uint32 qid, int lev,
 	BuildElement *q;
 	float4	   *vecs[HNSW_MAX_EF_CONSTRUCTION];
 	bool		chosen[HNSW_MAX_EF_CONSTRUCTION];
-	bool		linked[2 * HNSW_MAX_M];
-	uint32		nbs[2 * HNSW_MAX_M];
-	float4		nbdists[2 * HNSW_MAX_M];
+	bool		kept[HNSW_MAX_EF_CONSTRUCTION];
+	HnswCandidate list[HNSW_MAX_LIST];
+	bool		listKept[HNSW_MAX_LIST];
+	bool		linked[HNSW_MAX_LIST];
+	uint32		nbs[HNSW_MAX_LIST];
+	float4		nbdists[HNSW_MAX_LIST];
 	int			k = 0;
 	int			inlinks = 0;
 
 	for (int i = 0; i < nfound; i++)
 		vecs[i] = elem(bs, found[i].id)->vec;
-	hnsw_select_neighbors(found, vecs, nfound, HnswLevelSlots(bs->m, lev), chosen);
+	hnsw_select_neighbors_kept(found, vecs, nfound, HnswLevelSlots(bs->m, lev),
+							   chosen, kept);
 	for (int i = 0; i < nfound; i++)
 	{
 		if (!chosen[i])
 			continue;
+		list[k] = found[i];
+		listKept[k] = kept[i];
 		nbs[k] = (uint32) found[i].id;
 		nbdists[k] = found[i].dist;
 		k++;
 	}
+
+	/*
+	 * What the heuristic dropped was never kept, so over the chosen alone,
+	 * in this order, it decides the same: when that is sorted order, the
+	 * kept bits hold.
+	 */
 	elem_lock(bs, qid, LW_EXCLUSIVE);
 	q = elem(bs, qid);
-	memcpy(q->ids + HnswLevelStart(bs->m, lev), nbs, sizeof(uint32) * k);
-	memcpy(ElemDists(q, bs->m) + HnswLevelStart(bs->m, lev), nbdists,
-		   sizeof(float4) * k);
-	q->counts[lev] = k;
+	hnsw_mem_set_list(bs, q, lev, nbs, nbdists, listKept, k,
+					  hnsw_candidates_sorted(list, k, qid));
 	elem_unlock(bs, qid);
 	for (int i = 0; i < k; i++)
 	{
@@ -360,8 +335,11 @@ mem_promote(HnswBuildState *bs, uint32 qid)
 	old = elem(bs, qid);
 	e = hnsw_mem_element_init(bs, off, old->vec, &old->heaptid, 1);
 	e->counts[0] = old->counts[0];
+	e->sorted = old->sorted & 1;
 	memcpy(e->ids, old->ids, sizeof(uint32) * 2 * bs->m);
 	memcpy(ElemDists(e, bs->m), ElemDists(old, bs->m), sizeof(float4) * 2 * bs->m);
+	for (int i = 0; i < 2 * bs->m; i++)
+		elem_set_kept(e, bs->m, i, elem_kept(old, bs->m, i));
 	pg_atomic_write_u64(&bs->offsets[qid], off);
 	elem_unlock(bs, qid);
 	return e;

@@ -353,6 +353,7 @@ hnsw_parallel_build_main(dsm_segment *seg, shm_toc *toc)
 										   hnsw_build_callback, (void *) &bs, scan);
 	}
 
+	hnsw_prune_stats_report();
 	SpinLockAcquire(&shared->mutex);
 	shared->reltuples += reltuples;
 	shared->indtuples += bs.indtuples;

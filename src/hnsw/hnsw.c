@@ -30,6 +30,14 @@
 
 int			hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
 bool		hnsw_iterative_scan = true;
+int			hnsw_build_prune = HNSW_PRUNE_FAST;
+
+static const struct config_enum_entry hnsw_build_prune_options[] = {
+	{"fast", HNSW_PRUNE_FAST, false},
+	{"full", HNSW_PRUNE_FULL, false},
+	{"check", HNSW_PRUNE_CHECK, false},
+	{NULL, 0, false}
+};
 
 static relopt_kind hnsw_relopt_kind;
 
@@ -56,6 +64,11 @@ hnsw_init(void)
 							 "With it, a filtered ORDER BY ... LIMIT k returns k rows whenever k rows qualify.",
 							 &hnsw_iterative_scan, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("faceid.hnsw_build_prune",
+							 "Developer setting: how CREATE INDEX USING faceid_hnsw prunes a full neighbour list.",
+							 "fast chooses a sorted list again only where the new link can change it, full always from scratch, check does both and raises an error at the first difference. The index is the same with each.",
+							 &hnsw_build_prune, HNSW_PRUNE_FAST, hnsw_build_prune_options,
+							 PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 }
 
 /* amoptions */

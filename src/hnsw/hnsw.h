@@ -54,6 +54,7 @@
 #define HNSW_DEFAULT_EF_CONSTRUCTION	64
 #define HNSW_MIN_EF_CONSTRUCTION	4
 #define HNSW_MAX_EF_CONSTRUCTION	1000
+#define HNSW_MAX_LIST			(2 * HNSW_MAX_M)	/* slots of a level's list */
 #define HNSW_DEFAULT_EF_SEARCH	40
 #define HNSW_MAX_EF_SEARCH		1000
 
@@ -98,6 +99,15 @@
 /* GUCs */
 extern int	hnsw_ef_search;
 extern bool hnsw_iterative_scan;
+extern int	hnsw_build_prune;
+
+/* faceid.hnsw_build_prune (developer setting, see build_prune.c) */
+typedef enum HnswBuildPrune
+{
+	HNSW_PRUNE_FAST,			/* a sorted full list is chosen again in part */
+	HNSW_PRUNE_FULL,			/* always from scratch */
+	HNSW_PRUNE_CHECK			/* both, and stop at the first difference */
+} HnswBuildPrune;
 
 /* Reloptions */
 typedef struct HnswOptions
@@ -327,6 +337,13 @@ extern int	hnsw_search_level(HnswGraph *g, const float4 *q,
 /* neighbors.c */
 extern int	hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n,
 								  int maxm, bool *chosen);
+extern int	hnsw_select_neighbors_kept(HnswCandidate *cands, float4 **vecs,
+									   int n, int maxm, bool *chosen,
+									   bool *kept);
+extern int	hnsw_select_after_insert(HnswCandidate *cands, float4 **vecs, int n,
+									 int maxm, int qpos, const bool *wasKept,
+									 bool *chosen, bool *kept);
+extern bool hnsw_candidates_sorted(const HnswCandidate *c, int n, uint64 salt);
 extern void hnsw_chosen_to_list(const HnswCandidate *cands, const bool *chosen,
 								int n, int slots, ItemPointerData *list);
 extern void hnsw_sort_candidates(HnswCandidate *c, float4 **v, int n,

@@ -30,40 +30,38 @@ int
 hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n, int maxm,
 					  bool *chosen)
 {
-	int		   *kept = palloc(sizeof(int) * Max(maxm, 1));
-	bool	   *copy = palloc0(sizeof(bool) * Max(n, 1));
-	int			nkept = 0;
-	int			ncopies = 0;
-	int			maxcopies = Max(2, maxm / 2);
+	return hnsw_select_neighbors_kept(cands, vecs, n, maxm, chosen, NULL);
+}
 
-	memset(chosen, 0, sizeof(bool) * n);
-	for (int i = 0; i < n && nkept < maxm; i++)
+/*
+ * Is candidate i pruned by one of the kept candidates keptidx[0..nkept)
+ * (only those marked in only[], when it is not NULL)?  The first that
+ * prunes it, in order, tells whether it is a copy (distance 0).
+ */
+static inline bool
+pruned_by_kept(HnswCandidate *cands, float4 **vecs, int i, const int *keptidx,
+			   int nkept, const bool *only, bool *copy)
+{
+	for (int j = 0; j < nkept; j++)
 	{
-		bool		good = true;
+		float4		d;
 
-		if (cands[i].dist == 0 && ncopies >= maxcopies)
-		{
-			copy[i] = true;
+		if (only && !only[keptidx[j]])
 			continue;
-		}
-		for (int j = 0; j < nkept; j++)
+		d = fi_distance_sq(vecs[i], vecs[keptidx[j]]);
+		if (d < cands[i].dist || (d == 0 && cands[i].dist > 0))
 		{
-			float4		d = fi_distance_sq(vecs[i], vecs[kept[j]]);
-
-			if (d < cands[i].dist || (d == 0 && cands[i].dist > 0))
-			{
-				good = false;
-				copy[i] = (d == 0);
-				break;
-			}
-		}
-		if (good)
-		{
-			kept[nkept++] = i;
-			chosen[i] = true;
-			ncopies += (cands[i].dist == 0);
+			*copy = (d == 0);
+			return true;
 		}
 	}
+	return false;
+}
+
+/* The fill of hnsw_select_neighbors: the nearest pruned non-copies up to maxm. */
+static int
+select_fill(int n, int maxm, int nkept, bool *chosen, const bool *copy)
+{
 	for (int i = 0; i < n && nkept < maxm; i++)
 	{
 		if (!chosen[i] && !copy[i])
@@ -72,9 +70,116 @@ hnsw_select_neighbors(HnswCandidate *cands, float4 **vecs, int n, int maxm,
 			nkept++;
 		}
 	}
-	pfree(kept);
+	return nkept;
+}
+
+/*
+ * hnsw_select_neighbors, also telling which candidates the heuristic kept
+ * (kept[i], when kept is not NULL) rather than took to fill the list.
+ */
+int
+hnsw_select_neighbors_kept(HnswCandidate *cands, float4 **vecs, int n,
+						   int maxm, bool *chosen, bool *kept)
+{
+	int		   *keptidx = palloc(sizeof(int) * Max(maxm, 1));
+	bool	   *copy = palloc0(sizeof(bool) * Max(n, 1));
+	int			nkept = 0;
+	int			ncopies = 0;
+	int			maxcopies = Max(2, maxm / 2);
+
+	memset(chosen, 0, sizeof(bool) * n);
+	for (int i = 0; i < n && nkept < maxm; i++)
+	{
+		if (cands[i].dist == 0 && ncopies >= maxcopies)
+		{
+			copy[i] = true;
+			continue;
+		}
+		if (pruned_by_kept(cands, vecs, i, keptidx, nkept, NULL, &copy[i]))
+			continue;
+		keptidx[nkept++] = i;
+		chosen[i] = true;
+		ncopies += (cands[i].dist == 0);
+	}
+	if (kept)
+		memcpy(kept, chosen, sizeof(bool) * n);
+	nkept = select_fill(n, maxm, nkept, chosen, copy);
+	pfree(keptidx);
 	pfree(copy);
 	return nkept;
+}
+
+/*
+ * hnsw_select_neighbors over a list the heuristic chose before, plus one
+ * new candidate, recomputing only what the new one can change.  cands are
+ * in hnsw_sort_candidates' order; all but the one at qpos were the
+ * heuristic's choice over themselves in this order (none a copy, since
+ * copies are never chosen), wasKept[i] telling which it kept.
+ *
+ * The heuristic walks the candidates nearest first, and a decision depends
+ * only on those kept before it.  So the members before qpos decide as they
+ * did; the new one is checked against the kept among them; a member after
+ * it that was kept is checked only against those kept now and not before
+ * (the new one, and fills that became kept); a member that was pruned stays
+ * pruned by the member that pruned it as long as no member that was kept
+ * has been pruned since, otherwise it is checked in full.  When the new
+ * element is the farthest, this costs at most one distance per kept member
+ * instead of about one per pair.  Returns the number chosen, or -1 when it
+ * cannot tell whether a pruned member becomes a copy of the new one (then
+ * use hnsw_select_neighbors).  cands[qpos].dist must be above 0.
+ */
+int
+hnsw_select_after_insert(HnswCandidate *cands, float4 **vecs, int n, int maxm,
+						 int qpos, const bool *wasKept, bool *chosen,
+						 bool *kept)
+{
+	int			keptidx[HNSW_MAX_LIST + 1];
+	bool		added[HNSW_MAX_LIST + 1];
+	bool		copy[HNSW_MAX_LIST + 1];
+	int			nkept = 0;
+	int			ncopies = 0;
+	int			maxcopies = Max(2, maxm / 2);
+	bool		diverged = false;	/* a member kept before is pruned now */
+
+	if (n > HNSW_MAX_LIST + 1 || cands[qpos].dist <= 0)
+		return -1;
+	memset(chosen, 0, sizeof(bool) * n);
+	memset(added, 0, sizeof(bool) * n);
+	memset(copy, 0, sizeof(bool) * n);
+	for (int i = 0; i < n && nkept < maxm; i++)
+	{
+		bool		good;
+
+		if (cands[i].dist == 0 && ncopies >= maxcopies)
+		{
+			copy[i] = true;
+			continue;
+		}
+		if (i < qpos)
+			good = wasKept[i];
+		else if (i == qpos || (!wasKept[i] && diverged))
+			good = !pruned_by_kept(cands, vecs, i, keptidx, nkept, NULL, &copy[i]);
+		else if (wasKept[i])
+		{
+			good = !pruned_by_kept(cands, vecs, i, keptidx, nkept, added, &copy[i]);
+			diverged |= !good;
+		}
+		else
+		{
+			/* still pruned; only a copy of the new element is unclear */
+			if (added[qpos] && fi_distance_sq(vecs[i], vecs[qpos]) == 0)
+				return -1;
+			good = false;
+		}
+		if (!good)
+			continue;
+		keptidx[nkept++] = i;
+		chosen[i] = true;
+		added[i] = (i == qpos || (i > qpos && !wasKept[i]));
+		ncopies += (cands[i].dist == 0);
+	}
+	memcpy(kept, chosen, sizeof(bool) * n);
+	return select_fill(n, maxm, nkept, chosen, copy);
 }
 
 /* Write the chosen candidates as a neighbour list of slots TIDs (the rest invalid). */
@@ -137,6 +242,16 @@ hnsw_sort_candidates(HnswCandidate *c, float4 **v, int n, uint64 favoured,
 		c[j + 1] = x;
 		v[j + 1] = xv;
 	}
+}
+
+/* Are the n candidates in hnsw_sort_candidates' order with no favoured id? */
+bool
+hnsw_candidates_sorted(const HnswCandidate *c, int n, uint64 salt)
+{
+	for (int i = 1; i < n; i++)
+		if (!cand_before(&c[i - 1], &c[i], HNSW_INVALID_ID, salt))
+			return false;
+	return true;
 }
 
 /*
