@@ -12,21 +12,72 @@
 
 #include "hnsw.h"
 
+/* Pin block blkno of the graph, counting the pin and the page if asked. */
+static Buffer
+disk_read(HnswDiskGraph *dg, BlockNumber blkno)
+{
+	if (dg->seen != NULL)
+	{
+		dg->pins++;
+		if (blkno < dg->nseen && (dg->seen[blkno / 8] & (1 << (blkno % 8))) == 0)
+		{
+			dg->seen[blkno / 8] |= 1 << (blkno % 8);
+			dg->pages++;
+		}
+	}
+	return hnsw_read_buffer(dg->index, blkno);
+}
+
+/*
+ * Pin block blkno: through the pin a scan holds on its last page if that is
+ * the block (the caller then owns that pin), else afresh.
+ */
+static Buffer
+disk_pin(HnswDiskGraph *dg, BlockNumber blkno)
+{
+	Buffer		buf = dg->held;
+
+	if (BufferIsValid(buf) && BufferGetBlockNumber(buf) == blkno)
+	{
+		dg->held = InvalidBuffer;
+		return buf;
+	}
+	return disk_read(dg, blkno);
+}
+
+/*
+ * Done with a pinned buffer: a scan keeps the pin of the last element it
+ * expanded (the next reads are often on its page), anything else lets go.
+ */
+static void
+disk_unpin(HnswDiskGraph *dg, Buffer buf, bool keep)
+{
+	if (!keep || !dg->holdPin)
+	{
+		ReleaseBuffer(buf);
+		return;
+	}
+	if (BufferIsValid(dg->held))
+		ReleaseBuffer(dg->held);
+	dg->held = buf;
+}
+
 /*
  * Pin and share-lock the element id; NULL (and no buffer) if absent or a
  * free slot (no longer part of the graph).
  */
 static HnswElementTuple
-disk_lock_element(Relation index, uint64 id, Buffer *buf)
+disk_lock_element(HnswDiskGraph *dg, uint64 id, Buffer *buf)
 {
 	HnswElementTuple tup;
 
-	*buf = hnsw_read_buffer(index, HnswIdBlock(id));
+	*buf = disk_pin(dg, HnswIdBlock(id));
 	LockBuffer(*buf, BUFFER_LOCK_SHARE);
 	tup = hnsw_page_element(BufferGetPage(*buf), HnswIdOffset(id));
 	if (tup == NULL)
 	{
-		UnlockReleaseBuffer(*buf);
+		LockBuffer(*buf, BUFFER_LOCK_UNLOCK);
+		disk_unpin(dg, *buf, false);
 		*buf = InvalidBuffer;
 	}
 	return tup;
@@ -52,7 +103,8 @@ sort_by_block(const HnswCandidate *cs, int *ord, int n)
 
 /*
  * Pin the blocks of cs[ord[0..n)] (sorted by block) into bufs, one pin per
- * block (bidx[k]: the buffer of ord[k]), and prefetch each element's code.
+ * block (bidx[k]: the buffer of ord[k]; *heldIdx: the one that is the pin
+ * the scan holds, or -1), and prefetch each element's code.
  * The walk is bound by memory latency: a search visits elements on random
  * pages, and each visit misses the cache on its line pointer and tuple, so
  * the misses of all neighbours of an element overlap here.  Without the
@@ -61,9 +113,13 @@ sort_by_block(const HnswCandidate *cs, int *ord, int n)
  */
 static int
 pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
-				 int n, Buffer *bufs, int *bidx)
+				 int n, Buffer *bufs, int *bidx, int *heldIdx)
 {
 	int			nbufs = 0;
+	BlockNumber heldBlock = BufferIsValid(dg->held) ?
+		BufferGetBlockNumber(dg->held) : InvalidBlockNumber;
+
+	*heldIdx = -1;
 
 	for (int k = 0; k < n; k++)
 		if (k == 0 || HnswIdBlock(cs[ord[k]].id) != HnswIdBlock(cs[ord[k - 1]].id))
@@ -74,7 +130,15 @@ pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
 		BlockNumber blkno = HnswIdBlock(cs[ord[k]].id);
 
 		if (nbufs == 0 || BufferGetBlockNumber(bufs[nbufs - 1]) != blkno)
-			bufs[nbufs++] = hnsw_read_buffer(dg->index, blkno);
+		{
+			if (blkno == heldBlock)
+			{
+				*heldIdx = nbufs;
+				bufs[nbufs++] = dg->held;
+			}
+			else
+				bufs[nbufs++] = disk_read(dg, blkno);
+		}
 		bidx[k] = nbufs - 1;
 		__builtin_prefetch(PageGetItemId(BufferGetPage(bufs[nbufs - 1]),
 										 HnswIdOffset(cs[ord[k]].id)));
@@ -95,6 +159,17 @@ pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
 	return nbufs;
 }
 
+/* Unlock a buffer of disk_distances; the held pin stays held. */
+static inline void
+disk_release(HnswDiskGraph *dg, Buffer buf, bool held)
+{
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	if (held)
+		Assert(dg->held == buf);
+	else
+		ReleaseBuffer(buf);
+}
+
 /*
  * HnswGraph.distances on disk: the code distance of each element, reading
  * each block once (a person's photos, inserted together, share pages).
@@ -108,10 +183,11 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 	int			bidx[2 * HNSW_MAX_M];
 	Buffer		bufs[2 * HNSW_MAX_M];
 	int			locked = -1;
+	int			heldIdx;
 
 	Assert(n <= 2 * HNSW_MAX_M);
 	sort_by_block(cs, ord, n);
-	(void) pin_and_prefetch(dg, cs, ord, n, bufs, bidx);
+	(void) pin_and_prefetch(dg, cs, ord, n, bufs, bidx, &heldIdx);
 	for (int k = 0; k < n; k++)
 	{
 		HnswCandidate *c = &cs[ord[k]];
@@ -120,7 +196,7 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 		if (bidx[k] != locked)
 		{
 			if (locked >= 0)
-				UnlockReleaseBuffer(bufs[locked]);
+				disk_release(dg, bufs[locked], locked == heldIdx);
 			locked = bidx[k];
 			LockBuffer(bufs[locked], BUFFER_LOCK_SHARE);
 		}
@@ -133,9 +209,11 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 		c->err = tup->err;
 		c->heaptid = tup->heaptid;
 		deleted[ord[k]] = tup->deleted != 0;
+		if (dg->seen != NULL)
+			dg->elements++;
 	}
 	if (locked >= 0)
-		UnlockReleaseBuffer(bufs[locked]);
+		disk_release(dg, bufs[locked], locked == heldIdx);
 }
 
 /* HnswGraph.neighbors on disk. */
@@ -144,7 +222,7 @@ disk_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out)
 {
 	HnswDiskGraph *dg = (HnswDiskGraph *) g;
 	Buffer		buf;
-	HnswElementTuple tup = disk_lock_element(dg->index, id, &buf);
+	HnswElementTuple tup = disk_lock_element(dg, id, &buf);
 	int			n = 0;
 
 	if (tup == NULL)
@@ -162,7 +240,8 @@ disk_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out)
 				out[n++] = HnswTidToId(nb);
 		}
 	}
-	UnlockReleaseBuffer(buf);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	disk_unpin(dg, buf, true);
 	return n;
 }
 
@@ -172,12 +251,13 @@ disk_vector(HnswGraph *g, uint64 id, float4 *out)
 {
 	HnswDiskGraph *dg = (HnswDiskGraph *) g;
 	Buffer		buf;
-	HnswElementTuple tup = disk_lock_element(dg->index, id, &buf);
+	HnswElementTuple tup = disk_lock_element(dg, id, &buf);
 
 	if (tup == NULL)
 		return false;
 	hnsw_quant_decode(&dg->quant, tup->code, out);
-	UnlockReleaseBuffer(buf);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	disk_unpin(dg, buf, false);
 	return true;
 }
 
@@ -194,6 +274,36 @@ hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index,
 	dg->index = index;
 	dg->quant = meta->quant;
 	dg->errMax = meta->errMax;
+	dg->holdPin = false;
+	dg->held = InvalidBuffer;
+	dg->seen = NULL;
+	dg->nseen = 0;
+	dg->pins = dg->pages = dg->elements = 0;
+}
+
+/*
+ * Let a read-only scan keep one pin between reads (released by
+ * hnsw_disk_graph_release), and with count, count its pins, distinct pages
+ * and elements read (for DEBUG1 reports and the tests).
+ */
+void
+hnsw_disk_graph_scan_mode(HnswDiskGraph *dg, bool count)
+{
+	dg->holdPin = true;
+	if (count)
+	{
+		dg->nseen = RelationGetNumberOfBlocks(dg->index);
+		dg->seen = palloc0(dg->nseen / 8 + 1);
+	}
+}
+
+/* Release the pin a scan holds, if any. */
+void
+hnsw_disk_graph_release(HnswDiskGraph *dg)
+{
+	if (BufferIsValid(dg->held))
+		ReleaseBuffer(dg->held);
+	dg->held = InvalidBuffer;
 }
 
 /* ---------------------------------------------------------------------
