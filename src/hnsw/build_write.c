@@ -10,6 +10,7 @@
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "build.h"
 
@@ -218,8 +219,11 @@ insertion_blocks(HnswBuildState *bs, int64 nelems)
  * the placement achieved (the tests check it).
  */
 static void
-report_locality(HnswBuildState *bs, int64 nelems, BlockNumber last)
+report_locality(HnswBuildState *bs, int64 nelems, BlockNumber last,
+				TimestampTz placeStart)
 {
+	long		secs;
+	int			usecs;
 	int64		links[2] = {0, 0};
 	int64		local[2] = {0, 0};
 	int64		localIns[2] = {0, 0};
@@ -227,6 +231,7 @@ report_locality(HnswBuildState *bs, int64 nelems, BlockNumber last)
 
 	if (!message_level_is_interesting(DEBUG1))
 		return;
+	TimestampDifference(placeStart, GetCurrentTimestamp(), &secs, &usecs);
 	ins = insertion_blocks(bs, nelems);
 	for (int64 i = 0; i < nelems; i++)
 	{
@@ -249,10 +254,10 @@ report_locality(HnswBuildState *bs, int64 nelems, BlockNumber last)
 			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(ins);
-	elog(DEBUG1, "faceid_hnsw build: " INT64_FORMAT " elements on %u pages, "
-		 "links on their page: level 0 %.1f%%, level 1 %.1f%% "
+	elog(DEBUG1, "faceid_hnsw build: " INT64_FORMAT " elements on %u pages "
+		 "(placed in %.3f s), links on their page: level 0 %.1f%%, level 1 %.1f%% "
 		 "(insertion order: %.1f%%, %.1f%%)",
-		 nelems, last,
+		 nelems, last, secs + usecs / 1e6,
 		 100.0 * local[0] / Max(links[0], 1), 100.0 * local[1] / Max(links[1], 1),
 		 100.0 * localIns[0] / Max(links[0], 1), 100.0 * localIns[1] / Max(links[1], 1));
 }
@@ -362,6 +367,7 @@ hnsw_build_flush(HnswBuildState *bs)
 	HnswQuant	qz;
 	float4		errMax = 0;
 	uint32	   *order;
+	TimestampTz placeStart;
 
 	if (nelems == 0)
 		return;
@@ -378,8 +384,9 @@ hnsw_build_flush(HnswBuildState *bs)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 	fit_quant(bs, nelems, &qz);
 	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * nelems);
+	placeStart = GetCurrentTimestamp();
 	last = assign_disk_ids(bs, nelems, order);
-	report_locality(bs, nelems, last);
+	report_locality(bs, nelems, last, placeStart);
 	for (int64 k = 0; k < nelems; k++)
 	{
 		BuildElement *e = elem(bs, order[k]);

@@ -29,40 +29,6 @@ disk_read(HnswDiskGraph *dg, BlockNumber blkno)
 }
 
 /*
- * Pin block blkno: through the pin a scan holds on its last page if that is
- * the block (the caller then owns that pin), else afresh.
- */
-static Buffer
-disk_pin(HnswDiskGraph *dg, BlockNumber blkno)
-{
-	Buffer		buf = dg->held;
-
-	if (BufferIsValid(buf) && BufferGetBlockNumber(buf) == blkno)
-	{
-		dg->held = InvalidBuffer;
-		return buf;
-	}
-	return disk_read(dg, blkno);
-}
-
-/*
- * Done with a pinned buffer: a scan keeps the pin of the last element it
- * expanded (the next reads are often on its page), anything else lets go.
- */
-static void
-disk_unpin(HnswDiskGraph *dg, Buffer buf, bool keep)
-{
-	if (!keep || !dg->holdPin)
-	{
-		ReleaseBuffer(buf);
-		return;
-	}
-	if (BufferIsValid(dg->held))
-		ReleaseBuffer(dg->held);
-	dg->held = buf;
-}
-
-/*
  * Pin and share-lock the element id; NULL (and no buffer) if absent or a
  * free slot (no longer part of the graph).
  */
@@ -71,13 +37,12 @@ disk_lock_element(HnswDiskGraph *dg, uint64 id, Buffer *buf)
 {
 	HnswElementTuple tup;
 
-	*buf = disk_pin(dg, HnswIdBlock(id));
+	*buf = disk_read(dg, HnswIdBlock(id));
 	LockBuffer(*buf, BUFFER_LOCK_SHARE);
 	tup = hnsw_page_element(BufferGetPage(*buf), HnswIdOffset(id));
 	if (tup == NULL)
 	{
-		LockBuffer(*buf, BUFFER_LOCK_UNLOCK);
-		disk_unpin(dg, *buf, false);
+		UnlockReleaseBuffer(*buf);
 		*buf = InvalidBuffer;
 	}
 	return tup;
@@ -103,8 +68,7 @@ sort_by_block(const HnswCandidate *cs, int *ord, int n)
 
 /*
  * Pin the blocks of cs[ord[0..n)] (sorted by block) into bufs, one pin per
- * block (bidx[k]: the buffer of ord[k]; *heldIdx: the one that is the pin
- * the scan holds, or -1), and prefetch each element's code.
+ * block (bidx[k]: the buffer of ord[k]), and prefetch each element's code.
  * The walk is bound by memory latency: a search visits elements on random
  * pages, and each visit misses the cache on its line pointer and tuple, so
  * the misses of all neighbours of an element overlap here.  Without the
@@ -113,13 +77,9 @@ sort_by_block(const HnswCandidate *cs, int *ord, int n)
  */
 static int
 pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
-				 int n, Buffer *bufs, int *bidx, int *heldIdx)
+				 int n, Buffer *bufs, int *bidx)
 {
 	int			nbufs = 0;
-	BlockNumber heldBlock = BufferIsValid(dg->held) ?
-		BufferGetBlockNumber(dg->held) : InvalidBlockNumber;
-
-	*heldIdx = -1;
 
 	for (int k = 0; k < n; k++)
 		if (k == 0 || HnswIdBlock(cs[ord[k]].id) != HnswIdBlock(cs[ord[k - 1]].id))
@@ -130,15 +90,7 @@ pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
 		BlockNumber blkno = HnswIdBlock(cs[ord[k]].id);
 
 		if (nbufs == 0 || BufferGetBlockNumber(bufs[nbufs - 1]) != blkno)
-		{
-			if (blkno == heldBlock)
-			{
-				*heldIdx = nbufs;
-				bufs[nbufs++] = dg->held;
-			}
-			else
-				bufs[nbufs++] = disk_read(dg, blkno);
-		}
+			bufs[nbufs++] = disk_read(dg, blkno);
 		bidx[k] = nbufs - 1;
 		__builtin_prefetch(PageGetItemId(BufferGetPage(bufs[nbufs - 1]),
 										 HnswIdOffset(cs[ord[k]].id)));
@@ -159,17 +111,6 @@ pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
 	return nbufs;
 }
 
-/* Unlock a buffer of disk_distances; the held pin stays held. */
-static inline void
-disk_release(HnswDiskGraph *dg, Buffer buf, bool held)
-{
-	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-	if (held)
-		Assert(dg->held == buf);
-	else
-		ReleaseBuffer(buf);
-}
-
 /*
  * HnswGraph.distances on disk: the code distance of each element, reading
  * each block once (a person's photos, inserted together, share pages).
@@ -183,11 +124,10 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 	int			bidx[2 * HNSW_MAX_M];
 	Buffer		bufs[2 * HNSW_MAX_M];
 	int			locked = -1;
-	int			heldIdx;
 
 	Assert(n <= 2 * HNSW_MAX_M);
 	sort_by_block(cs, ord, n);
-	(void) pin_and_prefetch(dg, cs, ord, n, bufs, bidx, &heldIdx);
+	(void) pin_and_prefetch(dg, cs, ord, n, bufs, bidx);
 	for (int k = 0; k < n; k++)
 	{
 		HnswCandidate *c = &cs[ord[k]];
@@ -196,7 +136,7 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 		if (bidx[k] != locked)
 		{
 			if (locked >= 0)
-				disk_release(dg, bufs[locked], locked == heldIdx);
+				UnlockReleaseBuffer(bufs[locked]);
 			locked = bidx[k];
 			LockBuffer(bufs[locked], BUFFER_LOCK_SHARE);
 		}
@@ -213,7 +153,7 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 			dg->elements++;
 	}
 	if (locked >= 0)
-		disk_release(dg, bufs[locked], locked == heldIdx);
+		UnlockReleaseBuffer(bufs[locked]);
 }
 
 /* HnswGraph.neighbors on disk. */
@@ -240,8 +180,7 @@ disk_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out)
 				out[n++] = HnswTidToId(nb);
 		}
 	}
-	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-	disk_unpin(dg, buf, true);
+	UnlockReleaseBuffer(buf);
 	return n;
 }
 
@@ -256,8 +195,7 @@ disk_vector(HnswGraph *g, uint64 id, float4 *out)
 	if (tup == NULL)
 		return false;
 	hnsw_quant_decode(&dg->quant, tup->code, out);
-	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-	disk_unpin(dg, buf, false);
+	UnlockReleaseBuffer(buf);
 	return true;
 }
 
@@ -274,36 +212,20 @@ hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index,
 	dg->index = index;
 	dg->quant = meta->quant;
 	dg->errMax = meta->errMax;
-	dg->holdPin = false;
-	dg->held = InvalidBuffer;
 	dg->seen = NULL;
 	dg->nseen = 0;
 	dg->pins = dg->pages = dg->elements = 0;
 }
 
 /*
- * Let a read-only scan keep one pin between reads (released by
- * hnsw_disk_graph_release), and with count, count its pins, distinct pages
- * and elements read (for DEBUG1 reports and the tests).
+ * Count the pins, distinct pages and elements this graph view reads (for
+ * the DEBUG1 report of a scan and the tests).
  */
 void
-hnsw_disk_graph_scan_mode(HnswDiskGraph *dg, bool count)
+hnsw_disk_graph_count(HnswDiskGraph *dg)
 {
-	dg->holdPin = true;
-	if (count)
-	{
-		dg->nseen = RelationGetNumberOfBlocks(dg->index);
-		dg->seen = palloc0(dg->nseen / 8 + 1);
-	}
-}
-
-/* Release the pin a scan holds, if any. */
-void
-hnsw_disk_graph_release(HnswDiskGraph *dg)
-{
-	if (BufferIsValid(dg->held))
-		ReleaseBuffer(dg->held);
-	dg->held = InvalidBuffer;
+	dg->nseen = RelationGetNumberOfBlocks(dg->index);
+	dg->seen = palloc0(dg->nseen / 8 + 1);
 }
 
 /* ---------------------------------------------------------------------

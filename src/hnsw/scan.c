@@ -75,15 +75,14 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 }
 
 /*
- * End the search of the last query: let go of the page the search holds
- * pinned and report its reads at DEBUG1 (elements, distinct pages, pins).
+ * End the search of the last query: report its reads at DEBUG1 (elements,
+ * distinct pages, pins) when they were counted.
  */
 static void
 scan_finish(HnswScanOpaque so)
 {
 	if (!so->started)
 		return;
-	hnsw_disk_graph_release(&so->dg);
 	if (so->dg.seen != NULL)
 		elog(DEBUG1, "faceid_hnsw scan: " INT64_FORMAT " elements on "
 			 INT64_FORMAT " distinct pages, " INT64_FORMAT " pins",
@@ -136,7 +135,8 @@ scan_start(IndexScanDesc scan)
 		return;
 	}
 	hnsw_disk_graph_init(&so->dg, scan->indexRelation, &meta);
-	hnsw_disk_graph_scan_mode(&so->dg, message_level_is_interesting(DEBUG1));
+	if (message_level_is_interesting(DEBUG1))
+		hnsw_disk_graph_count(&so->dg);
 	/* the index's reltuples: set by CREATE INDEX, VACUUM and ANALYZE */
 	so->ef = hnsw_search_width(hnsw_ef_search,
 							   scan->indexRelation->rd_rel->reltuples);

@@ -75,7 +75,9 @@ sub check
 	  /links on their page: level 0 ([\d.]+)%, level 1 ([\d.]+)% \(insertion order: ([\d.]+)%, ([\d.]+)%\)/;
 	ok(defined $l0, "$how: the build reports its placement") or diag $log;
 	$_ //= 0 for ($l0, $l1, $i0, $i1);
-	note "$how: links on their page: level 0 $l0% (insertion order $i0%), level 1 $l1% ($i1%)";
+	my ($secs) = $log =~ /placed in ([\d.]+) s/;
+	note "$how: links on their page: level 0 $l0% (insertion order $i0%), level 1 $l1% ($i1%), placed in "
+	  . ($secs // '?') . " s";
 	cmp_ok($l0, '>=', 10, "$how: level 0: $l0% of links stay on their page");
 	cmp_ok($l0, '>=', 5 * $i0, "$how: level 0: $l0% against $i0% in insertion order");
 	cmp_ok($l1, '>', $i1, "$how: level 1: $l1% against $i1% in insertion order");
