@@ -272,6 +272,11 @@ typedef struct HnswDiskGraph
 	Relation	index;
 	HnswQuant	quant;			/* the metapage's */
 	float4		errMax;			/* the metapage's when this view was made */
+	uint8	   *seen;			/* counting: bitmap of the pages read, or NULL */
+	BlockNumber nseen;			/* pages the bitmap covers */
+	int64		pins;			/* counting: pins taken, */
+	int64		pages;			/* distinct pages pinned, */
+	int64		elements;		/* elements whose code was read */
 } HnswDiskGraph;
 
 struct tidhash_hash;
@@ -375,6 +380,7 @@ extern void hnsw_prefetch_block(Relation index, BlockNumber blkno,
 /* pages.c */
 extern void hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index,
 								 const HnswMetaPageData *meta);
+extern void hnsw_disk_graph_count(HnswDiskGraph *dg);
 extern void hnsw_write_quant(Relation index, const HnswQuant *qz,
 							 float4 errMax, bool building);
 extern void hnsw_raise_err_max(Relation index, float4 err, bool building);

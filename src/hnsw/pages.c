@@ -12,16 +12,32 @@
 
 #include "hnsw.h"
 
+/* Pin block blkno of the graph, counting the pin and the page if asked. */
+static Buffer
+disk_read(HnswDiskGraph *dg, BlockNumber blkno)
+{
+	if (dg->seen != NULL)
+	{
+		dg->pins++;
+		if (blkno < dg->nseen && (dg->seen[blkno / 8] & (1 << (blkno % 8))) == 0)
+		{
+			dg->seen[blkno / 8] |= 1 << (blkno % 8);
+			dg->pages++;
+		}
+	}
+	return hnsw_read_buffer(dg->index, blkno);
+}
+
 /*
  * Pin and share-lock the element id; NULL (and no buffer) if absent or a
  * free slot (no longer part of the graph).
  */
 static HnswElementTuple
-disk_lock_element(Relation index, uint64 id, Buffer *buf)
+disk_lock_element(HnswDiskGraph *dg, uint64 id, Buffer *buf)
 {
 	HnswElementTuple tup;
 
-	*buf = hnsw_read_buffer(index, HnswIdBlock(id));
+	*buf = disk_read(dg, HnswIdBlock(id));
 	LockBuffer(*buf, BUFFER_LOCK_SHARE);
 	tup = hnsw_page_element(BufferGetPage(*buf), HnswIdOffset(id));
 	if (tup == NULL)
@@ -74,7 +90,7 @@ pin_and_prefetch(HnswDiskGraph *dg, const HnswCandidate *cs, const int *ord,
 		BlockNumber blkno = HnswIdBlock(cs[ord[k]].id);
 
 		if (nbufs == 0 || BufferGetBlockNumber(bufs[nbufs - 1]) != blkno)
-			bufs[nbufs++] = hnsw_read_buffer(dg->index, blkno);
+			bufs[nbufs++] = disk_read(dg, blkno);
 		bidx[k] = nbufs - 1;
 		__builtin_prefetch(PageGetItemId(BufferGetPage(bufs[nbufs - 1]),
 										 HnswIdOffset(cs[ord[k]].id)));
@@ -133,6 +149,8 @@ disk_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 		c->err = tup->err;
 		c->heaptid = tup->heaptid;
 		deleted[ord[k]] = tup->deleted != 0;
+		if (dg->seen != NULL)
+			dg->elements++;
 	}
 	if (locked >= 0)
 		UnlockReleaseBuffer(bufs[locked]);
@@ -144,7 +162,7 @@ disk_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out)
 {
 	HnswDiskGraph *dg = (HnswDiskGraph *) g;
 	Buffer		buf;
-	HnswElementTuple tup = disk_lock_element(dg->index, id, &buf);
+	HnswElementTuple tup = disk_lock_element(dg, id, &buf);
 	int			n = 0;
 
 	if (tup == NULL)
@@ -172,7 +190,7 @@ disk_vector(HnswGraph *g, uint64 id, float4 *out)
 {
 	HnswDiskGraph *dg = (HnswDiskGraph *) g;
 	Buffer		buf;
-	HnswElementTuple tup = disk_lock_element(dg->index, id, &buf);
+	HnswElementTuple tup = disk_lock_element(dg, id, &buf);
 
 	if (tup == NULL)
 		return false;
@@ -194,6 +212,20 @@ hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index,
 	dg->index = index;
 	dg->quant = meta->quant;
 	dg->errMax = meta->errMax;
+	dg->seen = NULL;
+	dg->nseen = 0;
+	dg->pins = dg->pages = dg->elements = 0;
+}
+
+/*
+ * Count the pins, distinct pages and elements this graph view reads (for
+ * the DEBUG1 report of a scan and the tests).
+ */
+void
+hnsw_disk_graph_count(HnswDiskGraph *dg)
+{
+	dg->nseen = RelationGetNumberOfBlocks(dg->index);
+	dg->seen = palloc0(dg->nseen / 8 + 1);
 }
 
 /* ---------------------------------------------------------------------

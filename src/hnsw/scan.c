@@ -74,6 +74,23 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 	return scan;
 }
 
+/*
+ * End the search of the last query: report its reads at DEBUG1 (elements,
+ * distinct pages, pins) when they were counted.
+ */
+static void
+scan_finish(HnswScanOpaque so)
+{
+	if (!so->started)
+		return;
+	if (so->dg.seen != NULL)
+		elog(DEBUG1, "faceid_hnsw scan: " INT64_FORMAT " elements on "
+			 INT64_FORMAT " distinct pages, " INT64_FORMAT " pins",
+			 so->dg.elements, so->dg.pages, so->dg.pins);
+	so->dg.seen = NULL;			/* it lives in so->ctx */
+	so->started = false;
+}
+
 /* amrescan: new query vector; the search starts on the next fetch. */
 void
 hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
@@ -81,6 +98,7 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 
+	scan_finish(so);
 	MemoryContextReset(so->ctx);
 	so->started = false;
 	so->done = false;
@@ -117,6 +135,8 @@ scan_start(IndexScanDesc scan)
 		return;
 	}
 	hnsw_disk_graph_init(&so->dg, scan->indexRelation, &meta);
+	if (message_level_is_interesting(DEBUG1))
+		hnsw_disk_graph_count(&so->dg);
 	/* the index's reltuples: set by CREATE INDEX, VACUUM and ANALYZE */
 	so->ef = hnsw_search_width(hnsw_ef_search,
 							   scan->indexRelation->rd_rel->reltuples);
@@ -266,6 +286,7 @@ hnswendscan(IndexScanDesc scan)
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 
+	scan_finish(so);
 	MemoryContextDelete(so->ctx);
 	pfree(so);
 	scan->opaque = NULL;
