@@ -70,18 +70,21 @@ tiny_size(const fi_image *img, const fi_pipeline_opts *opts)
 
 /*
  * How much smaller a JPEG may be decoded: the photo pass reads the photo
- * at the tiny input (or, for the SSD, detect_size, above its 300), so a
- * decode whose long side stays at or above that loses no pixel the
- * detector would see; the frame pass and the retries read smaller inputs
- * still.  A factor of 8 is libjpeg-turbo's smallest scale.
+ * at the tiny input (or the SSD's 512, also when the SSD is the tiny
+ * detector's fallback), so a decode whose long side stays at or above that
+ * is never enlarged for the detector; the frame pass and the retries read
+ * smaller inputs still.  A factor of 8 is libjpeg-turbo's smallest scale.
  */
 int
 fi_pipeline_decode_scale(const fi_pipeline_opts *opts, int width, int height)
 {
 	int			longest = width > height ? width : height;
 	int			need = opts->detector == FI_DETECTOR_TINY ?
-		fi_pipeline_tiny_size(opts, width, height) : opts->detect_size;
+		fi_pipeline_tiny_size(opts, width, height) : FI_SSD_SIZE;
 	int			s = 1;
+
+	if (opts->detector == FI_DETECTOR_TINY && opts->ssd_fallback && need < FI_SSD_SIZE)
+		need = FI_SSD_SIZE;
 
 	if (opts->alignment == FI_ALIGN_FACEAPI || need <= 0)
 		return 1;
