@@ -59,6 +59,9 @@ SHOW faceid.detect_size;
 SHOW faceid.min_score;
 SET faceid.detector = ssd;
 SELECT count(*) AS ssd_faces FROM faces_photos, face_detect(img) WHERE name = 'sample1';
+-- At 608 the tiny detector reads sample1 decoded at 1/2 (a 960 px JPEG
+-- decode, not the full 1920 px point-sampled): its third face, which scores
+-- 0.507 on the full decode, falls just under min_score 0.5 there.
 SET faceid.detect_size = 608;
 SET faceid.detector = tiny;
 SELECT count(*) AS tiny608_faces FROM faces_photos, face_detect(img) WHERE name = 'sample1';

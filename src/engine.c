@@ -215,15 +215,15 @@ faceid_embed_photo(const bytea *photo, float *out)
 {
 	fi_pipeline *p = faceid_get_pipeline();
 	fi_pipeline_opts opts;
-	fi_image	img = {0};
+	fi_photo	ph;
 	fi_error	err = {0};
 	fi_status	st;
 	bool		found = false;
 
 	faceid_pipeline_opts(&opts);
-	faceid_decode(photo, &img);
-	st = fi_face_embed_primary(p, &img, &opts, out, &found, NULL, faceid_cancel(), &err);
-	fi_image_free(&img);
+	faceid_decode_photo(photo, &opts, &ph);
+	st = fi_face_embed_primary_photo(p, &ph, &opts, out, &found, NULL, faceid_cancel(), &err);
+	fi_photo_free(&ph);
 	if (st != FI_OK)
 		faceid_report(st, &err, "cannot encode face");
 	faceid_stats_counters.detector_runs++;
@@ -315,6 +315,32 @@ faceid_decode(const bytea *photo, fi_image *img)
 
 	st = fi_image_decode((const uint8_t *) VARDATA_ANY(photo), VARSIZE_ANY_EXHDR(photo),
 						 faceid_max_image_pixels, img, &err);
+	if (st != FI_OK)
+		faceid_report(st, &err, "cannot decode image");
+	faceid_stats_counters.images_decoded++;
+}
+
+/*
+ * Decode a bytea photo for the pipeline under faceid.max_image_pixels: a
+ * large JPEG at the smallest scale the detector allows
+ * (fi_pipeline_decode_scale), the faces' regions later at full size.  The
+ * photo keeps pointing into the bytea.
+ */
+void
+faceid_decode_photo(const bytea *photo, const fi_pipeline_opts *opts, fi_photo *ph)
+{
+	const uint8_t *data = (const uint8_t *) VARDATA_ANY(photo);
+	size_t		len = VARSIZE_ANY_EXHDR(photo);
+	fi_error	err = {0};
+	fi_status	st;
+	int			w = 0,
+				h = 0,
+				scale = 1;
+
+	/* a header that does not parse gets its error from the decode below */
+	if (fi_image_probe(data, len, NULL, &w, &h, NULL) == FI_OK)
+		scale = fi_pipeline_decode_scale(opts, w, h);
+	st = fi_photo_decode(data, len, faceid_max_image_pixels, scale, ph, &err);
 	if (st != FI_OK)
 		faceid_report(st, &err, "cannot decode image");
 	faceid_stats_counters.images_decoded++;

@@ -60,5 +60,7 @@ extern void faceid_report(fi_status status, const fi_error *err, const char *wha
 
 /* Decode a bytea photo to RGB under faceid.max_image_pixels; ERROR on failure. */
 extern void faceid_decode(const bytea *photo, fi_image *img);
+extern void faceid_decode_photo(const bytea *photo, const fi_pipeline_opts *opts,
+								fi_photo *ph);
 
 #endif							/* FACEID_ENGINE_H */

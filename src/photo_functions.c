@@ -89,16 +89,16 @@ detect_all(bytea *photo, bool embed, int *nfaces)
 {
 	fi_pipeline *p = faceid_get_pipeline();
 	fi_pipeline_opts opts;
-	fi_image	img = {0};
+	fi_photo	ph;
 	fi_face    *faces = NULL;
 	fi_error	err = {0};
 	fi_status	st;
 
 	faceid_pipeline_opts(&opts);
 	opts.embed = embed;
-	faceid_decode(photo, &img);
-	st = fi_faces_detect(p, &img, &opts, &faces, nfaces, faceid_cancel(), &err);
-	fi_image_free(&img);
+	faceid_decode_photo(photo, &opts, &ph);
+	st = fi_faces_detect_photo(p, &ph, &opts, &faces, nfaces, faceid_cancel(), &err);
+	fi_photo_free(&ph);
 	if (st != FI_OK)
 		faceid_report(st, &err, "cannot detect faces");
 	faceid_stats_counters.detector_runs++;

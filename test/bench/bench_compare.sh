@@ -25,6 +25,19 @@ build() {
 		-ljpeg -lpng -ldl -lm
 }
 
+# Phone-size photos (4000x3000, 12 MP), made here and never committed:
+# sample1's centre (4:3) and a plain negative, enlarged with Lanczos.
+SHARED="${FACEID_SHARED:-$ROOT/../shared}"
+if command -v convert >/dev/null && [ -r "$ROOT/build/faceid_sample1.jpg" ] &&
+	[ -r "$SHARED/faces/negatives_nonface/plain/mate_Wood.jpg" ]; then
+	convert "$ROOT/build/faceid_sample1.jpg" -gravity center -crop 1707x1280+0+0 +repage \
+		-filter Lanczos -resize '4000x3000!' -quality 90 "$TMP/phone_faces.jpg"
+	convert "$SHARED/faces/negatives_nonface/plain/mate_Wood.jpg" -gravity center -crop 2560x1920+0+0 +repage \
+		-filter Lanczos -resize '4000x3000!' -quality 90 "$TMP/phone_noface.jpg"
+	export FACEID_BENCH_PHONE="$TMP/phone_faces.jpg:$TMP/phone_noface.jpg"
+else
+	echo "# no phone-size rows: ImageMagick's convert, build/faceid_sample1.jpg or ../shared missing"
+fi
 mkdir -p "$TMP/ref"
 git -C "$ROOT" archive "$REF" | tar -x -C "$TMP/ref"
 echo "photo pipeline: $REF ($(git -C "$ROOT" rev-parse --short "$REF")) vs this tree ($(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ', modified')), $ROUNDS rounds"

@@ -8,7 +8,13 @@
  *	    pass, the landmark net, the similarity chip, one encoder pass;
  *	  - face_embed on the 100 LFW photos (decoded pixels given);
  *	  - face_embed_all on the six sample photos (build/faceid_sample*.jpg);
- *	  - face_embed on the 44 photos of negatives_nonface/plain (no face).
+ *	  - face_embed on the 44 photos of negatives_nonface/plain (no face);
+ *	  - "from bytes": the same sets decoded in the timing, as the SQL
+ *	    functions do (a tree with fi_photo decodes large JPEGs scaled and the
+ *	    faces' regions at full size; an older tree decodes at full size);
+ *	  - with FACEID_BENCH_PHONE="faces.jpg:noface.jpg" (phone-size photos
+ *	    bench_compare.sh generates), decode, face_embed and face_embed_all
+ *	    on them, from bytes.
  *	  Usage: bench_photos [rounds]   (env FACEID_SHARED, FACEID_WEIGHTS)
  *	  bench_compare.sh runs it from two source trees, round by round.
  */
@@ -119,11 +125,114 @@ load_dir(photos *ps, const char *dir)
 	}
 }
 
+#ifdef FI_IMAGE_HAS_PHOTO
+/* Decode as the SQL functions do: at the scale the pipeline allows. */
+static fi_status
+photo_of(const unsigned char *data, size_t len, const fi_pipeline_opts *o, fi_photo *ph,
+		 fi_error *err)
+{
+	int			w = 0,
+				h = 0,
+				scale = 1;
+
+	if (fi_image_probe(data, len, NULL, &w, &h, NULL) == FI_OK)
+		scale = fi_pipeline_decode_scale(o, w, h);
+	return fi_photo_decode(data, len, 50000000, scale, ph, err);
+}
+#endif
+
+/* The decode step of the SQL functions alone, from bytes. */
+static void
+bytes_decode(const unsigned char *data, size_t len, const fi_pipeline_opts *o)
+{
+	fi_error	err = {0};
+#ifdef FI_IMAGE_HAS_PHOTO
+	fi_photo	ph;
+
+	if (photo_of(data, len, o, &ph, &err) == FI_OK)
+		fi_photo_free(&ph);
+#else
+	fi_image	im;
+
+	if (fi_image_decode(data, len, 50000000, &im, &err) == FI_OK)
+		fi_image_free(&im);
+#endif
+}
+
+/* face_embed_all (all) or face_embed from bytes, as the SQL functions run them; the face count. */
+static int
+bytes_faces(fi_pipeline *p, const unsigned char *data, size_t len, const fi_pipeline_opts *o,
+			bool all)
+{
+	fi_error	err = {0};
+	fi_face    *fs = NULL;
+	int			n = 0;
+	bool		found = false;
+	float		desc[FI_REC_DIM];
+#ifdef FI_IMAGE_HAS_PHOTO
+	fi_photo	ph;
+
+	if (photo_of(data, len, o, &ph, &err) != FI_OK)
+		return -1;
+	if (all)
+		fi_faces_detect_photo(p, &ph, o, &fs, &n, NULL, &err);
+	else
+		fi_face_embed_primary_photo(p, &ph, o, desc, &found, NULL, NULL, &err);
+	fi_photo_free(&ph);
+#else
+	fi_image	im;
+
+	if (fi_image_decode(data, len, 50000000, &im, &err) != FI_OK)
+		return -1;
+	if (all)
+		fi_faces_detect(p, &im, o, &fs, &n, NULL, &err);
+	else
+		fi_face_embed_primary(p, &im, o, desc, &found, NULL, NULL, &err);
+	fi_image_free(&im);
+#endif
+	free(fs);
+	return all ? n : found;
+}
+
 /* Print the median of t[0..n-1] (sorts t). */
 static void
 report(const char *name, double *t, int n)
 {
 	printf("%s\t%.3f\n", name, n > 0 ? t_median(t, n) : -1.0);
+}
+
+/* CPU ms of f(i) for each photo of a set, into t. */
+#define TIME_SET(t, set, expr) \
+	for (int i_ = 0; i_ < (set)->n; i_++) { double t0_ = cpu_ms(); int i = i_; (void) i; expr; (t)[i_] = cpu_ms() - t0_; }
+
+/* The rows from bytes: the sets decoded in the timing, and the phone-size photos. */
+static void
+round_bytes(fi_pipeline *p, photos *samples, photos *neg, photos *phone)
+{
+	fi_pipeline_opts o;
+	static double t[MAX_PHOTOS];
+	const char *what[2] = {"phone 4000x3000, 3 faces", "phone 4000x3000, no face"};
+
+	fi_pipeline_opts_default(&o);
+	TIME_SET(t, samples, bytes_faces(p, samples->jpeg[i], samples->len[i], &o, true));
+	printf("sample1 from bytes: decode + face_embed_all\t%.3f\n", t[0]);
+	report("samples from bytes: decode + face_embed_all", t, samples->n);
+	TIME_SET(t, neg, bytes_faces(p, neg->jpeg[i], neg->len[i], &o, false));
+	report("negatives from bytes: decode + face_embed", t, neg->n);
+	for (int i = 0; i < phone->n; i++)
+	{
+		double		t0 = cpu_ms();
+
+		bytes_decode(phone->jpeg[i], phone->len[i], &o);
+		printf("%s: decode\t%.3f\n", what[i], cpu_ms() - t0);
+		t0 = cpu_ms();
+		bytes_faces(p, phone->jpeg[i], phone->len[i], &o, false);
+		printf("%s: decode + face_embed\t%.3f\n", what[i], cpu_ms() - t0);
+		t0 = cpu_ms();
+		bytes_faces(p, phone->jpeg[i], phone->len[i], &o, true);
+		printf("%s: decode + face_embed_all\t%.3f\n", what[i], cpu_ms() - t0);
+	}
+	fflush(stdout);
 }
 
 /* One round of every figure. */
@@ -215,7 +324,9 @@ main(int argc, char **argv)
 	const char *shared = t_shared();
 	static photos lfw,
 				samples,
-				neg;
+				neg,
+				phone;
+	const char *phone_env = getenv("FACEID_BENCH_PHONE");
 	fi_model   *m = NULL;
 	fi_pipeline *p = NULL;
 	fi_error	err = {0};
@@ -243,7 +354,16 @@ main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/faces/negatives_nonface/plain", shared);
 	load_dir(&neg, path);
-	printf("# %d LFW photos, %d samples, %d negatives\n", lfw.n, samples.n, neg.n);
+	if (phone_env != NULL && strchr(phone_env, ':') != NULL)
+	{
+		const char *colon = strchr(phone_env, ':');
+
+		snprintf(path, sizeof(path), "%.*s", (int) (colon - phone_env), phone_env);
+		add_photo(&phone, path);
+		add_photo(&phone, colon + 1);
+	}
+	printf("# %d LFW photos, %d samples, %d negatives, %d phone-size photos\n", lfw.n, samples.n,
+		   neg.n, phone.n);
 	if (lfw.n == 0 || samples.n == 0 || neg.n == 0)
 	{
 		printf("FAIL: photo sets missing\n");
@@ -258,7 +378,10 @@ main(int argc, char **argv)
 		fi_face_embed_primary(p, &lfw.img[0], &o, desc, &found, NULL, NULL, &err);	/* warm-up */
 	}
 	for (int r = 0; r < rounds; r++)
+	{
 		round_once(p, &lfw, &samples, &neg);
+		round_bytes(p, &samples, &neg, &phone);
+	}
 	fi_pipeline_free(p);
 	fi_model_close(m);
 	return 0;

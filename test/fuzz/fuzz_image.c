@@ -5,6 +5,9 @@
  *	  small pixel budget, so runs stay fast) is encoded by the recognition
  *	  net, whose output must be finite.  FACEID_WEIGHTS names the weights
  *	  file (default build/faceid_weights.bin); without it only decoding runs.
+ *	  The scaled decode (1/2, 1/4, 1/8, from the first byte) and a region
+ *	  at full size run on every input too: they must fail exactly when the
+ *	  full decode fails, and give the sizes it implies.
  */
 #include "image/image.h"
 #include "nn/model.h"
@@ -44,6 +47,41 @@ fuzz_model(void)
 	return model;
 }
 
+/* The scaled decode and a full-size region of the same bytes agree with the full decode. */
+static void
+fuzz_scaled(const uint8_t *data, size_t size, fi_status full_st, const fi_image *full)
+{
+	int			scale = size > 0 ? 2 << (data[0] % 3) : 2;
+	fi_photo	ph;
+	fi_error	err;
+	fi_status	st = fi_photo_decode(data, size, FUZZ_MAX_PIXELS, scale, &ph, &err);
+
+	if ((st == FI_OK) != (full_st == FI_OK))
+		abort();
+	if (st != FI_OK)
+	{
+		if (ph.img.rgb != NULL)
+			abort();
+		return;
+	}
+	if (ph.width != full->width || ph.height != full->height ||
+		ph.img.width > full->width || ph.img.height > full->height)
+		abort();
+	{
+		fi_image	r;
+		int			w = (full->width + 1) / 2,
+					h = (full->height + 1) / 2;
+
+		st = fi_photo_region(&ph, full->width - w, full->height - h, w, h, &r, &err);
+		if (st == FI_OK && (r.width != w || r.height != h))
+			abort();
+		if (st != FI_OK && r.rgb != NULL)
+			abort();
+		fi_image_free(&r);
+	}
+	fi_photo_free(&ph);
+}
+
 /* One input: decode, then encode what decoded. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -53,6 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fi_status	st = fi_image_decode(data, size, FUZZ_MAX_PIXELS, &img, &err);
 	fi_model   *m = fuzz_model();
 
+	fuzz_scaled(data, size, st, &img);
 	if (st != FI_OK)
 	{
 		if (img.rgb != NULL || err.msg[0] == '\0')

@@ -10,6 +10,8 @@
 # built by `make -C test/core tools`; test/run_tap.sh builds it) with
 # faceid.detect_size = 608: ~70 faces, about 1 s per face_embed_all call.
 # faceid_hnsw index build/scan cancellation is covered by the index tests.
+# Environment: FACEID_DESTDIR (a private `make install DESTDIR=...`, used
+# through Debian's extension_destdir).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -29,6 +31,8 @@ system($tool, $photo, 700, 350, 460, 430, 3, 8, 8, $tiled) == 0
 
 my $node = PostgreSQL::Test::Cluster->new('cancel');
 $node->init;
+$node->append_conf('postgresql.conf', "extension_destdir = '$ENV{FACEID_DESTDIR}'")
+  if $ENV{FACEID_DESTDIR};
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION faceid');
 # 40 copies: if cancellation failed the statement would run ~40 s, far

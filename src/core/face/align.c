@@ -106,14 +106,10 @@ sample_add(const fi_image *img, double x, double y, double acc[3])
 	}
 }
 
-/*
- * Least-squares similarity chip -> image from the eye and mouth centres,
- * then bilinear sampling (with n x n supersampling when the chip shrinks
- * the face by more than 1.5x), normalised for the recognition net.
- */
-void
-fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2],
-				   const fi_chip_geometry *geom, float *out)
+/* The least-squares similarity chip -> image: x = a u - b w + tx, y = b u + a w + ty. */
+static void
+chip_transform(const double lm[FI_LM_POINTS][2], const fi_chip_geometry *geom, double *pa,
+			   double *pb, double *ptx, double *pty)
 {
 	const fi_chip_geometry *g = geom != NULL ? geom : &fi_chip_default;
 	double		src[3][2],
@@ -128,11 +124,7 @@ fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2],
 				num_b = 0,
 				den = 0,
 				a,
-				b,
-				tx,
-				ty,
-				scale;
-	int			ns;
+				b;
 
 	lm_mean(lm, 36, 42, &src[0][0], &src[0][1]);
 	lm_mean(lm, 42, 48, &src[1][0], &src[1][1]);
@@ -162,8 +154,65 @@ fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2],
 	}
 	a = num_a / den;
 	b = num_b / den;
-	tx = ms[0] - (a * md[0] - b * md[1]);
-	ty = ms[1] - (b * md[0] + a * md[1]);
+	*pa = a;
+	*pb = b;
+	*ptx = ms[0] - (a * md[0] - b * md[1]);
+	*pty = ms[1] - (b * md[0] + a * md[1]);
+}
+
+/*
+ * The pixels fi_similarity_chip may read: every bilinear tap of every
+ * (super)sample lies in columns x0..x1 and rows y0..y1 (inclusive).
+ */
+void
+fi_similarity_chip_extent(const double lm[FI_LM_POINTS][2], const fi_chip_geometry *geom,
+						  int *x0, int *y0, int *x1, int *y1)
+{
+	double		a,
+				b,
+				tx,
+				ty;
+	double		lo[2] = {INFINITY, INFINITY},
+				hi[2] = {-INFINITY, -INFINITY};
+
+	chip_transform(lm, geom, &a, &b, &tx, &ty);
+	/* the samples' chip coordinates lie in [-0.5, FI_REC_SIZE - 0.5] */
+	for (int i = 0; i < 4; i++)
+	{
+		double		u = (i & 1) ? FI_REC_SIZE - 0.5 : -0.5,
+					w = (i & 2) ? FI_REC_SIZE - 0.5 : -0.5;
+		double		p[2] = {a * u - b * w + tx, b * u + a * w + ty};
+
+		for (int k = 0; k < 2; k++)
+		{
+			lo[k] = fmin(lo[k], p[k]);
+			hi[k] = fmax(hi[k], p[k]);
+		}
+	}
+	/* one pixel of slack each way for rounding, plus the second tap */
+	*x0 = (int) floor(lo[0]) - 1;
+	*y0 = (int) floor(lo[1]) - 1;
+	*x1 = (int) floor(hi[0]) + 2;
+	*y1 = (int) floor(hi[1]) + 2;
+}
+
+/*
+ * Least-squares similarity chip -> image from the eye and mouth centres,
+ * then bilinear sampling (with n x n supersampling when the chip shrinks
+ * the face by more than 1.5x), normalised for the recognition net.
+ */
+void
+fi_similarity_chip(const fi_image *img, const double lm[FI_LM_POINTS][2],
+				   const fi_chip_geometry *geom, float *out)
+{
+	double		a,
+				b,
+				tx,
+				ty,
+				scale;
+	int			ns;
+
+	chip_transform(lm, geom, &a, &b, &tx, &ty);
 	scale = hypot(a, b);
 	ns = scale > 1.5 ? (int) ceil(scale) : 1;
 	for (int r = 0; r < FI_REC_SIZE; r++)

@@ -8,7 +8,9 @@
  *	  Only when both find nothing do the retries run.  Then the face
  *	  face_embed encodes is chosen (choose.c) and landmarks and descriptors
  *	  are computed for the faces kept, on the view each was found on, and
- *	  mapped back to the photo.
+ *	  mapped back to the photo.  When the photo was decoded smaller
+ *	  (fi_photo, a scaled JPEG decode), the faces of the photo pass get their
+ *	  landmarks and chips from the full-size pixels of their region instead.
  */
 #include "face/pipeline.h"
 #include "nn/simd.h"
@@ -64,6 +66,15 @@
 
 /* Longest side of the bordered copy before it is shrunk by an integer factor. */
 #define BORDER_MAX_SIDE 1024
+
+/*
+ * On a scaled decode, the full-size region first decoded for the faces of
+ * the photo pass: their boxes grown by this fraction of their side on every
+ * side.  The landmark crop is the box itself; the chip usually fits in the
+ * margin, and where it does not (fi_similarity_chip_extent) the region is
+ * decoded again around it, so the margin changes cost, never pixels.
+ */
+#define REGION_MARGIN 0.5
 
 /*
  * Two detections of different passes are one face when their IoU exceeds
@@ -202,13 +213,14 @@ bordered_copy(const fi_image *img, int k, int b, fi_image *out, fi_error *err)
 }
 
 /*
- * The bordered view: a black border of 1/4 of the long side, the photo
- * first shrunk by an integer factor when the copy would exceed
- * BORDER_MAX_SIDE.  Made once, on first use.
+ * The bordered view of the photo view v0: a black border of 1/4 of the
+ * long side, v0's pixels first shrunk by an integer factor when the copy
+ * would exceed BORDER_MAX_SIDE.  Made once, on first use.
  */
 static fi_status
-border_view(const fi_image *img, view *v, fi_error *err)
+border_view(const view *v0, view *v, fi_error *err)
 {
+	const fi_image *img = &v0->img;
 	int			longest = img->width > img->height ? img->width : img->height;
 	int			k = (longest * 3 / 2 + BORDER_MAX_SIDE - 1) / BORDER_MAX_SIDE;
 
@@ -216,7 +228,7 @@ border_view(const fi_image *img, view *v, fi_error *err)
 		return FI_OK;
 	if (k < 1 || img->width / k < 1 || img->height / k < 1)
 		k = 1;
-	v->k = k;
+	v->k = k * v0->k;
 	v->b = longest / k / 4;
 	return bordered_copy(img, k, v->b, &v->img, err);
 }
@@ -308,9 +320,10 @@ frame_pass_needless(const found *fd, const fi_image *img, const fi_pipeline_opts
  * unless only the main face is wanted and the photo pass settles it).
  */
 static fi_status
-look(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts, view *views,
-	 found *fd, const fi_cancel *c, fi_error *err)
+look(fi_pipeline *p, const fi_pipeline_opts *opts, view *views, found *fd,
+	 const fi_cancel *c, fi_error *err)
 {
+	const fi_image *img = &views[0].img;
 	double		retry_score = opts->min_score + RETRY_SCORE_MARGIN;
 	double		ssd_score = opts->min_score > SSD_FALLBACK_SCORE ? opts->min_score : SSD_FALLBACK_SCORE;
 	bool		tiny = opts->detector == FI_DETECTOR_TINY;
@@ -322,7 +335,7 @@ look(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts, view *vi
 		return s;
 	if (!opts->retry || frame_pass_needless(fd, img, opts))
 		return FI_OK;
-	if ((s = border_view(img, &views[1], err)) != FI_OK)
+	if ((s = border_view(&views[0], &views[1], err)) != FI_OK)
 		return s;
 	if (tiny && (s = run_pass(p, opts, views, FI_PASS_FRAME, FI_DETECTOR_TINY, FRAME_SIZE,
 							  opts->min_score, fd, c, err)) != FI_OK)
@@ -370,6 +383,23 @@ unshift(fi_face *f, const view *v)
 	f->descriptor_crop.width * k, f->descriptor_crop.height * k};
 }
 
+/* Move a face (box, landmarks, crops) by (dx, dy) pixels. */
+static void
+shift_face(fi_face *f, int dx, int dy)
+{
+	f->x += dx;
+	f->y += dy;
+	for (int i = 0; i < FI_LM_POINTS; i++)
+	{
+		f->landmarks[i][0] += dx;
+		f->landmarks[i][1] += dy;
+	}
+	f->landmark_crop.x += dx;
+	f->landmark_crop.y += dy;
+	f->descriptor_crop.x += dx;
+	f->descriptor_crop.y += dy;
+}
+
 /* Highest score first; ties keep the order found (pass, then detector order). */
 static int
 score_cmp(const void *pa, const void *pb)
@@ -386,7 +416,7 @@ score_cmp(const void *pa, const void *pb)
 
 /* Keep only the face face_embed encodes (fi_face_primary on photo boxes). */
 static fi_status
-keep_primary(found *fd, const view *views, const fi_image *img, fi_error *err)
+keep_primary(found *fd, const view *views, int W, int H, fi_error *err)
 {
 	fi_face    *pf = malloc(sizeof(fi_face) * fd->n);
 	int			k;
@@ -398,66 +428,233 @@ keep_primary(found *fd, const view *views, const fi_image *img, fi_error *err)
 		pf[i] = fd->f[i];
 		unshift(&pf[i], &views[pass_view(pf[i].attempt)]);
 	}
-	k = fi_face_primary(pf, fd->n, img->width, img->height);
+	k = fi_face_primary(pf, fd->n, W, H);
 	free(pf);
 	fd->f[0] = fd->f[k];
 	fd->n = 1;
 	return FI_OK;
 }
 
+/* A rectangle of photo pixels, x0..x1 and y0..y1 exclusive of x1, y1. */
+typedef struct bounds
+{
+	int			x0,
+				y0,
+				x1,
+				y1;
+} bounds;
+
+/* Grow b to hold the rect x0..x1, y0..y1 (exclusive), clipped to W x H. */
+static void
+bounds_add(bounds *b, double x0, double y0, double x1, double y1, int W, int H)
+{
+	int			ix0 = (int) fmax(0, floor(x0)),
+				iy0 = (int) fmax(0, floor(y0)),
+				ix1 = (int) fmin(W, ceil(x1)),
+				iy1 = (int) fmin(H, ceil(y1));
+
+	if (ix0 >= ix1 || iy0 >= iy1)
+		return;
+	if (b->x0 >= b->x1)
+	{
+		*b = (bounds) {ix0, iy0, ix1, iy1};
+		return;
+	}
+	b->x0 = ix0 < b->x0 ? ix0 : b->x0;
+	b->y0 = iy0 < b->y0 ? iy0 : b->y0;
+	b->x1 = ix1 > b->x1 ? ix1 : b->x1;
+	b->y1 = iy1 > b->y1 ? iy1 : b->y1;
+}
+
+/* The full-size pixels of the faces' region, and where it lies in the photo. */
+typedef struct region
+{
+	fi_image	img;
+	bounds		at;
+} region;
+
+/* Whether face f (region coordinates) reads only pixels of r or outside the photo. */
+static bool
+chip_inside(const fi_face *f, const region *r, int W, int H)
+{
+	int			x0,
+				y0,
+				x1,
+				y1;
+
+	fi_similarity_chip_extent(f->landmarks, NULL, &x0, &y0, &x1, &y1);
+	/* to photo coordinates, clipped to the photo: outside it the chip reads black */
+	x0 = x0 + r->at.x0 < 0 ? 0 : x0 + r->at.x0;
+	y0 = y0 + r->at.y0 < 0 ? 0 : y0 + r->at.y0;
+	x1 = x1 + r->at.x0 > W - 1 ? W - 1 : x1 + r->at.x0;
+	y1 = y1 + r->at.y0 > H - 1 ? H - 1 : y1 + r->at.y0;
+	return x0 >= r->at.x0 && y0 >= r->at.y0 && x1 < r->at.x1 && y1 < r->at.y1;
+}
+
+/* Decode region b of the photo and move the faces marked in full into it. */
+static fi_status
+load_region(const fi_photo *ph, bounds b, fi_face *f, const bool *full, int n, region *r,
+			fi_error *err)
+{
+	fi_status	s;
+
+	for (int i = 0; i < n; i++)
+		if (full[i] && r->img.rgb != NULL)
+			shift_face(&f[i], r->at.x0, r->at.y0);
+	fi_image_free(&r->img);
+	r->at = b;
+	if ((s = fi_photo_region(ph, b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, &r->img, err)) != FI_OK)
+		return s;
+	for (int i = 0; i < n; i++)
+		if (full[i])
+			shift_face(&f[i], -b.x0, -b.y0);
+	return FI_OK;
+}
+
+/*
+ * On a scaled decode: map the photo-pass faces (full[i]) to full size, set
+ * their landmark crops there and decode their region (the boxes grown by
+ * REGION_MARGIN).
+ */
+static fi_status
+full_size_region(const fi_photo *ph, const view *views, fi_face *f, const bool *full, int n,
+				 region *r, fi_error *err)
+{
+	bounds		b = {0, 0, 0, 0};
+
+	for (int i = 0; i < n; i++)
+	{
+		double		m;
+
+		if (!full[i])
+			continue;
+		unshift(&f[i], &views[0]);
+		f[i].landmark_crop = fi_clip_floor(f[i].x, f[i].y, f[i].w, f[i].h, ph->width, ph->height);
+		if (f[i].landmark_crop.width <= 0 || f[i].landmark_crop.height <= 0)
+			return fi_set_error(err, FI_ERR_INTERNAL, "face %d has an empty box at full size", i);
+		m = REGION_MARGIN * fmax(f[i].w, f[i].h);
+		bounds_add(&b, f[i].x - m, f[i].y - m, f[i].x + f[i].w + m, f[i].y + f[i].h + m,
+				   ph->width, ph->height);
+		bounds_add(&b, f[i].landmark_crop.x, f[i].landmark_crop.y,
+				   f[i].landmark_crop.x + f[i].landmark_crop.width,
+				   f[i].landmark_crop.y + f[i].landmark_crop.height, ph->width, ph->height);
+	}
+	return load_region(ph, b, f, full, n, r, err);
+}
+
+/* Decode the region again, grown to hold every chip, when one reads past it. */
+static fi_status
+grow_region(const fi_photo *ph, fi_face *f, const bool *full, int n, region *r, fi_error *err)
+{
+	bounds		b = r->at;
+	bool		grow = false;
+
+	for (int i = 0; i < n; i++)
+	{
+		int			x0,
+					y0,
+					x1,
+					y1;
+
+		if (!full[i] || chip_inside(&f[i], r, ph->width, ph->height))
+			continue;
+		fi_similarity_chip_extent(f[i].landmarks, NULL, &x0, &y0, &x1, &y1);
+		bounds_add(&b, x0 + r->at.x0, y0 + r->at.y0, x1 + 1 + r->at.x0, y1 + 1 + r->at.y0,
+				   ph->width, ph->height);
+		grow = true;
+	}
+	return grow ? load_region(ph, b, f, full, n, r, err) : FI_OK;
+}
+
 /*
  * Landmarks and (when opts->embed) descriptors of the faces kept, each on
- * the view it was found on, all faces' chips as one encoder batch; then the
+ * the view it was found on (on a scaled decode, the photo pass's faces on
+ * their full-size region), all faces' chips as one encoder batch; then the
  * faces are mapped back to the photo.
  */
 static fi_status
-describe(fi_pipeline *p, const fi_pipeline_opts *opts, const view *views, found *fd,
-		 const fi_cancel *c, fi_error *err)
+describe(fi_pipeline *p, const fi_photo *ph, const fi_pipeline_opts *opts, const view *views,
+		 found *fd, const fi_cancel *c, fi_error *err)
 {
 	const fi_image **imgs;
+	bool	   *full;
+	bool		any = false;
+	region		r = {{0}, {0, 0, 0, 0}};
 	fi_status	s = FI_OK;
 
 	if (fd->n == 0)
 		return FI_OK;
-	if ((imgs = malloc(sizeof(fi_image *) * fd->n)) == NULL)
+	imgs = malloc(sizeof(fi_image *) * fd->n);
+	full = malloc(sizeof(bool) * fd->n);
+	if (imgs == NULL || full == NULL)
+	{
+		free(imgs);
+		free(full);
 		return fi_set_error(err, FI_ERR_NOMEM, "out of memory for %d faces", fd->n);
+	}
+	for (int i = 0; i < fd->n; i++)
+		any |= full[i] = ph->scale > 1 && pass_view(fd->f[i].attempt) == 0;
+	if (any)
+		s = full_size_region(ph, views, fd->f, full, fd->n, &r, err);
 	for (int i = 0; s == FI_OK && i < fd->n; i++)
 	{
-		imgs[i] = &views[pass_view(fd->f[i].attempt)].img;
+		imgs[i] = full[i] ? &r.img : &views[pass_view(fd->f[i].attempt)].img;
 		s = fi_face_landmarks(p, imgs[i], opts, &fd->f[i], c, err);
 	}
+	if (s == FI_OK && any && opts->embed)
+		s = grow_region(ph, fd->f, full, fd->n, &r, err);
 	if (s == FI_OK && opts->embed)
 		s = fi_face_descriptors(p, imgs, opts, fd->f, fd->n, c, err);
 	for (int i = 0; s == FI_OK && i < fd->n; i++)
-		unshift(&fd->f[i], &views[pass_view(fd->f[i].attempt)]);
+	{
+		if (full[i])
+			shift_face(&fd->f[i], r.at.x0, r.at.y0);
+		else
+			unshift(&fd->f[i], &views[pass_view(fd->f[i].attempt)]);
+	}
+	fi_image_free(&r.img);
 	free(imgs);
+	free(full);
 	return s;
 }
 
-/* All faces, with the retries when nothing is found. */
+/* All faces of a photo decoded at 1/ph->scale, with the retries when nothing is found. */
 fi_status
-fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
-				fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err)
+fi_faces_detect_photo(fi_pipeline *p, const fi_photo *ph, const fi_pipeline_opts *opts,
+					  fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err)
 {
-	view		views[2] = {{*img, 0, 1}, {{0}, 0, 1}};
+	view		views[2];
 	found		fd = {NULL, 0, 0};
+	fi_pipeline_opts o = *opts;
 	fi_status	s;
 
 	*faces = NULL;
 	*nfaces = 0;
-	if (img == NULL || img->rgb == NULL || img->width <= 0 || img->height <= 0)
+	if (ph == NULL || ph->img.rgb == NULL || ph->img.width <= 0 || ph->img.height <= 0)
 		return fi_set_error(err, FI_ERR_INVALID, "empty image");
-	s = look(p, img, opts, views, &fd, c, err);
+	if (ph->scale != 1 && (ph->scale < 1 || ph->scale > 8 || ph->data == NULL))
+		return fi_set_error(err, FI_ERR_INVALID, "photo scale 1/%d without its bytes", ph->scale);
+	if (ph->scale > 1 && opts->alignment == FI_ALIGN_FACEAPI)
+		return fi_set_error(err, FI_ERR_INVALID, "the faceapi alignment needs the photo decoded at full size");
+	if (ph->scale > 1 && opts->detector == FI_DETECTOR_TINY)
+	{
+		/* the photo pass reads the input the full-size photo asks for */
+		o.detect_size = fi_pipeline_tiny_size(opts, ph->width, ph->height);
+		o.native_max = 0;
+	}
+	views[0] = (view) {ph->img, 0, ph->scale};
+	views[1] = (view) {{0}, 0, 1};
+	s = look(p, &o, views, &fd, c, err);
 	if (s == FI_OK && fd.n > 1)
 	{
 		qsort(fd.f, fd.n, sizeof(fi_face), score_cmp);
-		if (opts->max_faces > 0 && fd.n > opts->max_faces)
-			fd.n = opts->max_faces;
-		if (opts->largest_only)
-			s = keep_primary(&fd, views, img, err);
+		if (o.max_faces > 0 && fd.n > o.max_faces)
+			fd.n = o.max_faces;
+		if (o.largest_only)
+			s = keep_primary(&fd, views, ph->width, ph->height, err);
 	}
 	if (s == FI_OK)
-		s = describe(p, opts, views, &fd, c, err);
+		s = describe(p, ph, opts, views, &fd, c, err);
 	free(views[1].img.rgb);
 	if (s != FI_OK || fd.n == 0)
 	{
@@ -469,11 +666,26 @@ fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opt
 	return FI_OK;
 }
 
-/* Descriptor of the face face_embed encodes (fi_face_primary). */
+/* All faces, with the retries when nothing is found. */
 fi_status
-fi_face_embed_primary(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
-					  float out[FI_REC_DIM], bool *found, fi_face *face,
-					  const fi_cancel *c, fi_error *err)
+fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
+				fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err)
+{
+	fi_photo	ph;
+
+	*faces = NULL;
+	*nfaces = 0;
+	if (img == NULL)
+		return fi_set_error(err, FI_ERR_INVALID, "empty image");
+	ph = fi_photo_of_image(img);
+	return fi_faces_detect_photo(p, &ph, opts, faces, nfaces, c, err);
+}
+
+/* Descriptor of the face face_embed encodes (fi_face_primary), on a scaled decode. */
+fi_status
+fi_face_embed_primary_photo(fi_pipeline *p, const fi_photo *ph, const fi_pipeline_opts *opts,
+							float out[FI_REC_DIM], bool *found, fi_face *face,
+							const fi_cancel *c, fi_error *err)
 {
 	fi_pipeline_opts o = *opts;
 	fi_face    *fs = NULL;
@@ -483,7 +695,7 @@ fi_face_embed_primary(fi_pipeline *p, const fi_image *img, const fi_pipeline_opt
 	o.embed = true;
 	o.largest_only = true;
 	*found = false;
-	if ((s = fi_faces_detect(p, img, &o, &fs, &n, c, err)) != FI_OK)
+	if ((s = fi_faces_detect_photo(p, ph, &o, &fs, &n, c, err)) != FI_OK)
 		return s;
 	if (n > 0)
 	{
@@ -494,4 +706,19 @@ fi_face_embed_primary(fi_pipeline *p, const fi_image *img, const fi_pipeline_opt
 	}
 	free(fs);
 	return FI_OK;
+}
+
+/* Descriptor of the face face_embed encodes (fi_face_primary). */
+fi_status
+fi_face_embed_primary(fi_pipeline *p, const fi_image *img, const fi_pipeline_opts *opts,
+					  float out[FI_REC_DIM], bool *found, fi_face *face,
+					  const fi_cancel *c, fi_error *err)
+{
+	fi_photo	ph;
+
+	*found = false;
+	if (img == NULL)
+		return fi_set_error(err, FI_ERR_INVALID, "empty image");
+	ph = fi_photo_of_image(img);
+	return fi_face_embed_primary_photo(p, &ph, opts, out, found, face, c, err);
 }

@@ -50,15 +50,47 @@ fi_pipeline_opts_default(fi_pipeline_opts *o)
  * at 256, 2.6x cheaper than 416) nor downscaled (small faces in 500 px group
  * photos: dlib testing.xml recall 0.68 -> 1.0 with the box correction).
  */
-static int
-tiny_size(const fi_image *img, const fi_pipeline_opts *opts)
+int
+fi_pipeline_tiny_size(const fi_pipeline_opts *opts, int width, int height)
 {
-	int			longest = img->width > img->height ? img->width : img->height;
+	int			longest = width > height ? width : height;
 	int			s = (longest + 31) / 32 * 32;
 
 	if (longest > opts->native_max)
 		return opts->detect_size;
 	return s < 160 ? 160 : s;
+}
+
+/* Tiny detector input for img. */
+static int
+tiny_size(const fi_image *img, const fi_pipeline_opts *opts)
+{
+	return fi_pipeline_tiny_size(opts, img->width, img->height);
+}
+
+/*
+ * How much smaller a JPEG may be decoded: the photo pass reads the photo
+ * at the tiny input (or the SSD's 512, also when the SSD is the tiny
+ * detector's fallback), so a decode whose long side stays at or above that
+ * is never enlarged for the detector; the frame pass and the retries read
+ * smaller inputs still.  A factor of 8 is libjpeg-turbo's smallest scale.
+ */
+int
+fi_pipeline_decode_scale(const fi_pipeline_opts *opts, int width, int height)
+{
+	int			longest = width > height ? width : height;
+	int			need = opts->detector == FI_DETECTOR_TINY ?
+		fi_pipeline_tiny_size(opts, width, height) : FI_SSD_SIZE;
+	int			s = 1;
+
+	if (opts->detector == FI_DETECTOR_TINY && opts->ssd_fallback && need < FI_SSD_SIZE)
+		need = FI_SSD_SIZE;
+
+	if (opts->alignment == FI_ALIGN_FACEAPI || need <= 0)
+		return 1;
+	while (s < 8 && (longest + 2 * s - 1) / (2 * s) >= need)
+		s *= 2;
+	return s;
 }
 
 /* New context. */

@@ -29,6 +29,7 @@
 #define FI_PIPELINE_H
 
 #include "image/fi_image.h"
+#include "image/image.h"
 #include "models/landmarks.h"
 #include "nn/netops.h"
 #include "models/recognition.h"
@@ -127,6 +128,33 @@ fi_status	fi_faces_detect(fi_pipeline *p, const fi_image *img, const fi_pipeline
 							fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err);
 
 /*
+ * The factor (1, 2, 4 or 8) by which a width x height JPEG may be decoded
+ * for fi_faces_detect_photo with these options: the largest that leaves the
+ * detector's photo-pass input no larger than the decoded photo (1 for a
+ * photo the tiny detector reads at its own size, and for the faceapi
+ * alignment, whose crop depends on the photo's edges).
+ */
+int			fi_pipeline_decode_scale(const fi_pipeline_opts *opts, int width, int height);
+
+/*
+ * fi_faces_detect on a photo decoded at 1/ph->scale (fi_photo_decode).  The
+ * detector passes run on the decoded pixels as they would on the full-size
+ * photo (the photo pass at the input the full size asks for); the landmarks
+ * and chips of the faces found on the photo pass are computed on the
+ * full-size pixels of the faces' region (fi_photo_region), so they are the
+ * full decode's for the same box.  Boxes and landmarks are in the photo's
+ * full-size coordinates.  A photo with no face decodes nothing more.
+ */
+fi_status	fi_faces_detect_photo(fi_pipeline *p, const fi_photo *ph, const fi_pipeline_opts *opts,
+								  fi_face **faces, int *nfaces, const fi_cancel *c, fi_error *err);
+
+/* fi_face_embed_primary on a photo decoded at 1/ph->scale. */
+fi_status	fi_face_embed_primary_photo(fi_pipeline *p, const fi_photo *ph,
+										const fi_pipeline_opts *opts, float out[FI_REC_DIM],
+										bool *found, fi_face *face, const fi_cancel *c,
+										fi_error *err);
+
+/*
  * The descriptor of the photo's main face (fi_face_primary): *found = false
  * when the photo has no face (not an error).  face (may be NULL) receives
  * the face.
@@ -145,6 +173,9 @@ int			fi_face_primary(const fi_face *faces, int n, int W, int H);
 double		fi_face_weight(const fi_face *f, int W, int H);
 
 /* The steps, for tests and tools. */
+
+/* The tiny detector's input for a width x height photo (detect_size, or its own size). */
+int			fi_pipeline_tiny_size(const fi_pipeline_opts *opts, int width, int height);
 
 /* Raw detections of the configured detector (no retry). */
 fi_status	fi_pipeline_detections(fi_pipeline *p, const fi_image *img,
@@ -201,6 +232,14 @@ extern const fi_chip_geometry fi_chip_default;
  */
 void		fi_similarity_chip(const fi_image *img, const double landmarks[FI_LM_POINTS][2],
 							   const fi_chip_geometry *geom, float *out);
+
+/*
+ * The pixels fi_similarity_chip reads for these landmarks (geom NULL =
+ * fi_chip_default): columns x0..x1 and rows y0..y1, inclusive, with slack.
+ */
+void		fi_similarity_chip_extent(const double landmarks[FI_LM_POINTS][2],
+									  const fi_chip_geometry *geom, int *x0, int *y0, int *x1,
+									  int *y1);
 
 /* Detector and recognition-net runs of this context since it was created. */
 void		fi_pipeline_counters(const fi_pipeline *p, int64_t *detector_runs,

@@ -20,6 +20,9 @@ extern fi_status fi_decode_release(fi_status st, void *scratch, uint8_t **rgb);
 /* exif.c */
 extern int	fi_exif_orientation(const uint8_t *p, size_t n);
 extern void fi_oriented_size(int orient, int w, int h, int *ow, int *oh);
+extern void fi_oriented_rect_to_stored(int orient, int w, int h, int x, int y,
+									   int rw, int rh, int *sx, int *sy, int *sw,
+									   int *sh);
 extern void fi_place_row(uint8_t *dst, const uint8_t *row, int orient, int w,
 						 int h, int y);
 
@@ -27,6 +30,12 @@ extern void fi_place_row(uint8_t *dst, const uint8_t *row, int orient, int w,
 extern fi_status fi_jpeg_decode(const uint8_t *data, size_t len,
 								int64_t max_pixels, fi_image *out,
 								fi_error *err);
+extern fi_status fi_jpeg_decode_scaled(const uint8_t *data, size_t len,
+									   int64_t max_pixels, int scale,
+									   fi_image *out, fi_error *err);
+extern fi_status fi_jpeg_decode_region(const uint8_t *data, size_t len,
+									   int64_t max_pixels, int x, int y, int w,
+									   int h, fi_image *out, fi_error *err);
 extern fi_status fi_jpeg_probe(const uint8_t *data, size_t len, int *w, int *h,
 							   int *orient, fi_error *err);
 

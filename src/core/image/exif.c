@@ -99,6 +99,32 @@ fi_oriented_size(int orient, int w, int h, int *ow, int *oh)
 }
 
 /*
+ * The stored rect (*sx, *sy, *sw, *sh) of a stored w x h image that
+ * orientation orient shows as the rect (x, y, rw, rh); the crop of the
+ * stored image, oriented alone, is the shown rect.
+ */
+void
+fi_oriented_rect_to_stored(int orient, int w, int h, int x, int y, int rw, int rh,
+						   int *sx, int *sy, int *sw, int *sh)
+{
+	bool		swap = orient >= 5 && orient <= 8;
+	/* the shown rect's extent along the stored x and y axes */
+	int			ex = swap ? rh : rw,
+				ey = swap ? rw : rh;
+	/* its start along them, before any flip */
+	int			px = swap ? y : x,
+				py = swap ? x : y;
+	/* which stored axes run backwards on screen */
+	bool		flip_x = orient == 2 || orient == 3 || orient == 7 || orient == 8,
+				flip_y = orient == 3 || orient == 4 || orient == 6 || orient == 7;
+
+	*sw = ex;
+	*sh = ey;
+	*sx = flip_x ? w - px - ex : px;
+	*sy = flip_y ? h - py - ey : py;
+}
+
+/*
  * Copy stored row y (w RGB pixels of a w x h image) to where orientation
  * orient puts it in dst: pixel x lands at pixel index start + x * step.
  */

@@ -286,3 +286,75 @@ fi_image_free(fi_image *img)
 	img->rgb = NULL;
 	img->width = img->height = 0;
 }
+
+/* Decode a photo at 1/scale (JPEG) or full size (PNG, scale 1). */
+fi_status
+fi_photo_decode(const uint8_t *data, size_t len, int64_t max_pixels, int scale,
+				fi_photo *out, fi_error *err)
+{
+	fi_image_format fmt;
+	fi_status	st;
+
+	if (out == NULL)
+		return fi_set_error(err, FI_ERR_INVALID, "no output photo given");
+	memset(out, 0, sizeof(*out));
+	out->scale = 1;
+	if (scale <= 1 || data == NULL || len == 0 ||
+		sniff_format(data, len, &fmt, NULL) != FI_OK || fmt != FI_FORMAT_JPEG)
+		st = fi_image_decode(data, len, max_pixels, &out->img, err);
+	else if (max_pixels <= 0)
+		st = fi_set_error(err, FI_ERR_INVALID, "max_pixels must be positive, not %lld",
+						  (long long) max_pixels);
+	else if ((st = fi_image_probe(data, len, NULL, &out->width, &out->height, err)) == FI_OK &&
+			 (st = fi_jpeg_decode_scaled(data, len, max_pixels, scale, &out->img, err)) == FI_OK)
+	{
+		out->scale = scale;
+		out->data = data;
+		out->len = len;
+		out->max_pixels = max_pixels;
+		return FI_OK;
+	}
+	if (st != FI_OK)
+		return st;
+	out->width = out->img.width;
+	out->height = out->img.height;
+	return FI_OK;
+}
+
+/* A scale-1 photo over the caller's pixels. */
+fi_photo
+fi_photo_of_image(const fi_image *img)
+{
+	fi_photo	ph = {*img, 1, img->width, img->height, NULL, 0, 0};
+
+	return ph;
+}
+
+/* Full-size pixels of a rect of the photo. */
+fi_status
+fi_photo_region(const fi_photo *ph, int x, int y, int w, int h, fi_image *out, fi_error *err)
+{
+	out->width = out->height = 0;
+	out->rgb = NULL;
+	if (w <= 0 || h <= 0 || x < 0 || y < 0 || x > ph->width - w || y > ph->height - h)
+		return fi_set_error(err, FI_ERR_INVALID, "region %dx%d at (%d, %d) is not inside the %dx%d photo",
+							w, h, x, y, ph->width, ph->height);
+	if (ph->scale > 1)
+		return fi_jpeg_decode_region(ph->data, ph->len, ph->max_pixels, x, y, w, h, out, err);
+	if ((out->rgb = malloc((size_t) w * h * 3)) == NULL)
+		return fi_set_error(err, FI_ERR_NOMEM, "out of memory for a %dx%d region", w, h);
+	out->width = w;
+	out->height = h;
+	for (int r = 0; r < h; r++)
+		memcpy(out->rgb + (size_t) r * w * 3,
+			   ph->img.rgb + ((size_t) (y + r) * ph->img.width + x) * 3, (size_t) w * 3);
+	return FI_OK;
+}
+
+/* Free a photo's pixels. */
+void
+fi_photo_free(fi_photo *ph)
+{
+	if (ph != NULL)
+		fi_image_free(&ph->img);
+}

@@ -53,4 +53,46 @@ fi_status	fi_image_decode(const uint8_t *data, size_t len, int64_t max_pixels,
 /* Free the pixels of img (NULL-safe) and reset it to {0, 0, NULL}. */
 void		fi_image_free(fi_image *img);
 
+/* fi_photo and its functions exist (benchmarks built against older trees test this). */
+#define FI_IMAGE_HAS_PHOTO 1
+
+/*
+ * A photo for the face pipeline: its pixels decoded at 1/scale of its size
+ * (a JPEG through libjpeg-turbo's DCT scaling; each side rounded up), and
+ * what fi_photo_region needs to decode any rectangle of it at full size.
+ */
+typedef struct fi_photo
+{
+	fi_image	img;			/* the pixels at 1/scale, orientation applied */
+	int			scale;			/* 1, 2, 4 or 8 */
+	int			width,
+				height;			/* the photo's full size, orientation applied */
+	const uint8_t *data;		/* the encoded bytes (borrowed; NULL when scale is 1) */
+	size_t		len;
+	int64_t		max_pixels;
+} fi_photo;
+
+/*
+ * Decode a photo at 1/scale (scale 1, 2, 4 or 8).  A PNG is always decoded
+ * at full size (scale becomes 1).  max_pixels bounds the full size, as for
+ * fi_image_decode, and the errors are fi_image_decode's.  The bytes must
+ * outlive the photo when the scale is above 1.  Free with fi_photo_free().
+ */
+fi_status	fi_photo_decode(const uint8_t *data, size_t len, int64_t max_pixels, int scale,
+							fi_photo *out, fi_error *err);
+
+/* A photo of scale 1 over pixels the caller keeps (do not fi_photo_free it). */
+fi_photo	fi_photo_of_image(const fi_image *img);
+
+/*
+ * The full-size pixels of the rect (x, y, w, h) of the photo (inside it) as
+ * a w x h image of their own: cut from img at scale 1, else decoded from the
+ * bytes.  Free with fi_image_free().
+ */
+fi_status	fi_photo_region(const fi_photo *ph, int x, int y, int w, int h, fi_image *out,
+							fi_error *err);
+
+/* Free the pixels a photo owns (NULL-safe). */
+void		fi_photo_free(fi_photo *ph);
+
 #endif							/* FI_CORE_IMAGE_H */
