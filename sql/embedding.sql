@@ -23,10 +23,13 @@ FROM (VALUES ('-0'), ('1e-45'), ('1.4e-45'), ('-1.1754942e-38'), ('3.4028235e38'
 SELECT (' [ ' || repeat('1 , ', 127) || ' 1 ] ')::faceembedding = const_emb(1) AS spaces_ok;
 
 -- 10,000 random embeddings (1.28 M values of every magnitude, denormals
--- included) read back bit for bit from their text form.
+-- included) read back bit for bit from their text form.  A value is a sign,
+-- a mantissa in [0.5, 1) and an exponent in [-127, 127): never so small that
+-- the cast to real underflows (an error), never so large that it overflows.
 CREATE TABLE rnd AS
 SELECT g AS id,
-       (SELECT array_agg(((random() - 0.5) * 2 ^ (random() * 254 - 127))::real ORDER BY i)
+       (SELECT array_agg(((CASE WHEN random() < 0.5 THEN -0.5 ELSE 0.5 END) * (1 + random())
+                          * 2 ^ (random() * 254 - 127))::real ORDER BY i)
           FROM generate_series(1, 128) i WHERE g > 0) AS a
 FROM generate_series(1, 10000) g;
 SELECT count(*) AS rows,
