@@ -17,13 +17,7 @@ ROWS="${1:-100000}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$ROOT/test/bench/benchlib.sh"
 
-if [ -z "${FACEID_IN_VENV:-}" ]; then
-	export FACEID_IN_VENV=1 PGPORT="${FACEID_BENCH_PORT:-55437}"
-	opts=(-o port="$PGPORT" -o shared_buffers=512MB -o maintenance_work_mem=1GB
-		-o autovacuum=off -o max_parallel_maintenance_workers=0 -o jit=off)
-	[ -n "${FACEID_DESTDIR:-}" ] && opts+=(-o extension_destdir="$FACEID_DESTDIR")
-	exec pg_virtualenv -t -v 15 "${opts[@]}" bash "$0" "$@"
-fi
+bench_in_venv_index "$0" 55437 1GB "$@"
 
 ROUNDS="${BENCH_ROUNDS:-3}"
 DIR="$(mktemp -d)"

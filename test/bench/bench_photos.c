@@ -37,16 +37,6 @@ typedef struct photos
 	fi_image	img[MAX_PHOTOS];
 } photos;
 
-/* CPU time of this thread, ms. */
-static double
-cpu_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 /* Add a photo to a set. */
 static void
 add_photo(photos *ps, const char *path)
@@ -203,7 +193,7 @@ report(const char *name, double *t, int n)
 
 /* CPU ms of f(i) for each photo of a set, into t. */
 #define TIME_SET(t, set, expr) \
-	for (int i_ = 0; i_ < (set)->n; i_++) { double t0_ = cpu_ms(); int i = i_; (void) i; expr; (t)[i_] = cpu_ms() - t0_; }
+	for (int i_ = 0; i_ < (set)->n; i_++) { double t0_ = t_cpu_ms(); int i = i_; (void) i; expr; (t)[i_] = t_cpu_ms() - t0_; }
 
 /* The rows from bytes: the sets decoded in the timing, and the phone-size photos. */
 static void
@@ -221,16 +211,16 @@ round_bytes(fi_pipeline *p, photos *samples, photos *neg, photos *phone)
 	report("negatives from bytes: decode + face_embed", t, neg->n);
 	for (int i = 0; i < phone->n; i++)
 	{
-		double		t0 = cpu_ms();
+		double		t0 = t_cpu_ms();
 
 		bytes_decode(phone->jpeg[i], phone->len[i], &o);
-		printf("%s: decode\t%.3f\n", what[i], cpu_ms() - t0);
-		t0 = cpu_ms();
+		printf("%s: decode\t%.3f\n", what[i], t_cpu_ms() - t0);
+		t0 = t_cpu_ms();
 		bytes_faces(p, phone->jpeg[i], phone->len[i], &o, false);
-		printf("%s: decode + face_embed\t%.3f\n", what[i], cpu_ms() - t0);
-		t0 = cpu_ms();
+		printf("%s: decode + face_embed\t%.3f\n", what[i], t_cpu_ms() - t0);
+		t0 = t_cpu_ms();
 		bytes_faces(p, phone->jpeg[i], phone->len[i], &o, true);
-		printf("%s: decode + face_embed_all\t%.3f\n", what[i], cpu_ms() - t0);
+		printf("%s: decode + face_embed_all\t%.3f\n", what[i], t_cpu_ms() - t0);
 	}
 	fflush(stdout);
 }
@@ -260,28 +250,28 @@ round_once(fi_pipeline *p, photos *lfw, photos *samples, photos *neg)
 		double		pts[2 * FI_LM_POINTS],
 					t0;
 
-		t0 = cpu_ms();
+		t0 = t_cpu_ms();
 		if (fi_image_decode(lfw->jpeg[i], lfw->len[i], 50000000, &im, &err) == FI_OK)
 			fi_image_free(&im);
-		t[0][i] = cpu_ms() - t0;
-		t0 = cpu_ms();
+		t[0][i] = t_cpu_ms() - t0;
+		t0 = t_cpu_ms();
 		fi_pipeline_detections(p, img, &o, &d, &nd, NULL, &err);
-		t[1][i] = cpu_ms() - t0;
+		t[1][i] = t_cpu_ms() - t0;
 		free(d);
-		t0 = cpu_ms();
+		t0 = t_cpu_ms();
 		fi_face_embed_primary(p, img, &o, desc, &found, &f, NULL, &err);
-		t[5][i] = cpu_ms() - t0;
+		t[5][i] = t_cpu_ms() - t0;
 		if (!found)
 			continue;
-		t0 = cpu_ms();
+		t0 = t_cpu_ms();
 		fi_landmarks_detect(m, ws, o.tiny_landmarks, img, &f.landmark_crop, pts, NULL, &err);
-		t[2][k] = cpu_ms() - t0;
-		t0 = cpu_ms();
+		t[2][k] = t_cpu_ms() - t0;
+		t0 = t_cpu_ms();
 		fi_similarity_chip(img, f.landmarks, NULL, chip);
-		t[3][k] = cpu_ms() - t0;
-		t0 = cpu_ms();
+		t[3][k] = t_cpu_ms() - t0;
+		t0 = t_cpu_ms();
 		fi_recognition_forward(m, ws, chip, desc, NULL, NULL, NULL, &err);
-		t[4][k] = cpu_ms() - t0;
+		t[4][k] = t_cpu_ms() - t0;
 		k++;
 	}
 	report("lfw: decode (JPEG 250x250)", t[0], lfw->n);
@@ -294,10 +284,10 @@ round_once(fi_pipeline *p, photos *lfw, photos *samples, photos *neg)
 	{
 		fi_face    *fs = NULL;
 		int			nf = 0;
-		double		t0 = cpu_ms();
+		double		t0 = t_cpu_ms();
 
 		fi_faces_detect(p, &samples->img[i], &o, &fs, &nf, NULL, &err);
-		t[0][i] = cpu_ms() - t0;
+		t[0][i] = t_cpu_ms() - t0;
 		free(fs);
 		if (i == 0)
 			printf("sample1: face_embed_all (1920x1280, %d faces)\t%.3f\n", nf, t[0][0]);
@@ -307,10 +297,10 @@ round_once(fi_pipeline *p, photos *lfw, photos *samples, photos *neg)
 	{
 		bool		found;
 		float		desc[FI_REC_DIM];
-		double		t0 = cpu_ms();
+		double		t0 = t_cpu_ms();
 
 		fi_face_embed_primary(p, &neg->img[i], &o, desc, &found, NULL, NULL, &err);
-		t[0][i] = cpu_ms() - t0;
+		t[0][i] = t_cpu_ms() - t0;
 	}
 	report("negatives: face_embed (44 photos, no face)", t[0], neg->n);
 	fflush(stdout);

@@ -94,16 +94,6 @@ prof_hook(void *arg, const char *name, const fi_tensor *t)
 	p->t_last = prof_clock();
 }
 
-/* CPU time of this thread in ms (the A/B modes: waiting for a core is not counted). */
-static double
-cpu_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /*
  * Direct (v = 0) and Winograd (v = 1) convs, alternating run by run (the
  * order swaps each run): per-layer medians of each and the median of the
@@ -133,9 +123,9 @@ ab_compare(const fi_model *m, fi_workspace *ws, const float *in, int runs)
 
 			fi_wino_enabled = v == 1;
 			p[v].run = r;
-			t0 = p[v].t_last = cpu_ms();
+			t0 = p[v].t_last = t_cpu_ms();
 			fi_recognition_forward(m, ws, in, out, prof_hook, &p[v], NULL, &err);
-			tot[v][r] = cpu_ms() - t0;
+			tot[v][r] = t_cpu_ms() - t0;
 		}
 		ratio[r] = tot[1][r] / tot[0][r];
 	}
@@ -181,7 +171,7 @@ batch_compare(const fi_model *m, fi_workspace *ws, const float *in, int runs)
 		for (int k = 0; k < 2; k++)
 		{
 			int			v = (r + k) % 2;
-			double		t0 = cpu_ms();
+			double		t0 = t_cpu_ms();
 
 			if (v == 0)
 			{
@@ -190,7 +180,7 @@ batch_compare(const fi_model *m, fi_workspace *ws, const float *in, int runs)
 			}
 			else
 				fi_recognition_forward_n(m, ws, two, 2, out[0], NULL, NULL, NULL, &err);
-			ms[v][r] = cpu_ms() - t0;
+			ms[v][r] = t_cpu_ms() - t0;
 		}
 		ratio[r] = ms[1][r] / ms[0][r];
 	}
@@ -311,7 +301,7 @@ main(int argc, char **argv)
 	}
 	if (ab)
 	{
-		prof_clock = cpu_ms;
+		prof_clock = t_cpu_ms;
 		ab_compare(m, ws, in, runs);
 		prof_clock = t_ms;
 	}

@@ -17,13 +17,7 @@ ROWS="${1:-30000}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$ROOT/test/bench/benchlib.sh"
 
-if [ -z "${FACEID_IN_VENV:-}" ]; then
-	export FACEID_IN_VENV=1 PGPORT="${FACEID_BENCH_PORT:-55436}"
-	opts=(-o port="$PGPORT" -o shared_buffers=512MB -o maintenance_work_mem=512MB
-		-o autovacuum=off -o max_parallel_maintenance_workers=0 -o jit=off)
-	[ -n "${FACEID_DESTDIR:-}" ] && opts+=(-o extension_destdir="$FACEID_DESTDIR")
-	exec pg_virtualenv -t -v 15 "${opts[@]}" bash "$0" "$@"
-fi
+bench_in_venv_index "$0" 55436 512MB "$@"
 
 ROUNDS="${BENCH_ROUNDS:-5}"
 IDENT=$((ROWS / 10))

@@ -18,6 +18,22 @@ bench_in_venv() {
 	fi
 }
 
+# Unless already inside it, re-run SCRIPT in a throw-away cluster for the
+# index benchmarks: serial builds, no autovacuum, port FACEID_BENCH_PORT
+# (default PORT), the build in FACEID_DESTDIR when set (default: the
+# installed one):
+#   bench_in_venv_index "$0" 55437 1GB "$@"     (1GB: maintenance_work_mem)
+bench_in_venv_index() {
+	local script="$1" port="$2" mwm="$3" opts
+	shift 3
+	[ -n "${FACEID_IN_VENV:-}" ] && return 0
+	export FACEID_IN_VENV=1 PGPORT="${FACEID_BENCH_PORT:-$port}"
+	opts=(-o port="$PGPORT" -o shared_buffers=512MB -o maintenance_work_mem="$mwm"
+		-o autovacuum=off -o max_parallel_maintenance_workers=0 -o jit=off)
+	[ -n "${FACEID_DESTDIR:-}" ] && opts+=(-o extension_destdir="$FACEID_DESTDIR")
+	exec pg_virtualenv -t -v 15 "${opts[@]}" bash "$script" "$@"
+}
+
 # psql, unaligned and quiet, stopping at the first error.
 q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
 

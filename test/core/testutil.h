@@ -182,6 +182,16 @@ t_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* CPU time of this thread in ms (waiting for a core is not counted). */
+static double
+t_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 /* qsort order of doubles, ascending. */
 static int
 t_dcmp(const void *a, const void *b)

@@ -21,27 +21,6 @@
 #include <math.h>
 #include <time.h>
 
-/* CPU time of this thread, ms. */
-static double
-cpu_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-/* Euclidean distance of two descriptors. */
-static double
-desc_dist(const float *a, const float *b)
-{
-	double		s = 0;
-
-	for (int i = 0; i < FI_REC_DIM; i++)
-		s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
-	return sqrt(s);
-}
-
 /* The faces and main face of one photo decoded at 1/scale. */
 static fi_status
 run(fi_pipeline *p, const uint8_t *data, size_t len, int scale, fi_face **fs, int *n,
@@ -50,14 +29,14 @@ run(fi_pipeline *p, const uint8_t *data, size_t len, int scale, fi_face **fs, in
 	fi_pipeline_opts o;
 	fi_photo	ph;
 	fi_status	s;
-	double		t0 = cpu_ms();
+	double		t0 = t_cpu_ms();
 
 	fi_pipeline_opts_default(&o);
 	if ((s = fi_photo_decode(data, len, 100000000, scale, &ph, err)) != FI_OK)
 		return s;
 	s = fi_faces_detect_photo(p, &ph, &o, fs, n, NULL, err);
 	fi_photo_free(&ph);
-	*ms = cpu_ms() - t0;
+	*ms = t_cpu_ms() - t0;
 	if (s != FI_OK)
 		return s;
 	if ((s = fi_photo_decode(data, len, 100000000, scale, &ph, err)) != FI_OK)
@@ -116,7 +95,7 @@ compare(fi_pipeline *p, const char *path)
 
 			if (fi_iou(&a, &b) >= 0.5)
 			{
-				double		d = desc_dist(fa[i].descriptor, fb[j].descriptor);
+				double		d = t_dist(fa[i].descriptor, fb[j].descriptor);
 
 				matched++;
 				maxd = d > maxd ? d : maxd;
@@ -125,7 +104,7 @@ compare(fi_pipeline *p, const char *path)
 		}
 	}
 	printf("%s %d %d %d %d %d %d %.4f %d %d %.4f %.1f %.1f\n", path, w, h, scale, na, nb, matched,
-		   maxd, ga, gb, ga && gb ? desc_dist(da, db) : -1.0, ta, tb);
+		   maxd, ga, gb, ga && gb ? t_dist(da, db) : -1.0, ta, tb);
 	fflush(stdout);
 	free(fa);
 	free(fb);
