@@ -31,14 +31,7 @@ my $ident = int($rows / 10);
 
 my $dir = gen_faces_dir($ident, 10, 1000, 0, 7);
 
-my $node = faceid_node('hnsw_parallel', qq{
-shared_buffers = 512MB
-maintenance_work_mem = 1GB
-max_worker_processes = 8
-max_parallel_workers = 8
-max_parallel_workers_per_gather = 0
-jit = off
-});
+my $node = faceid_build_node('hnsw_parallel', '512MB', '1GB');
 
 $node->safe_psql('postgres', qq{
 CREATE EXTENSION faceid;

@@ -27,14 +27,7 @@ use FaceidRecall;
 my $rows = $ENV{FACEID_TAP_ROWS} || 20000;
 my $dir = gen_faces_dir(int($rows / 10), 10, 0, 0, 11);
 
-my $node = faceid_node('hnsw_prune', qq{
-shared_buffers = 256MB
-maintenance_work_mem = 512MB
-max_worker_processes = 8
-max_parallel_workers = 8
-max_parallel_workers_per_gather = 0
-jit = off
-});
+my $node = faceid_build_node('hnsw_prune', '256MB', '512MB');
 
 $node->safe_psql('postgres', qq{
 CREATE EXTENSION faceid;

@@ -8,7 +8,7 @@ use File::Temp qw(tempdir);
 use FindBin;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
-our @EXPORT = qw(measure_recall gen_faces_dir faceid_node run_concurrently);
+our @EXPORT = qw(measure_recall gen_faces_dir faceid_node faceid_build_node run_concurrently);
 
 # Face-like encodings from test/bench/gen_faces.pl in a temporary directory:
 # $ident identities x $photos photos, $known and $unknown queries, seed $seed.
@@ -35,6 +35,22 @@ sub faceid_node
 	  if $ENV{FACEID_DESTDIR};
 	$node->start;
 	return $node;
+}
+
+# A started cluster for the parallel CREATE INDEX tests: $shared_buffers
+# and $mwm (maintenance_work_mem), room for the build's workers, and no
+# parallel query or JIT, so that only the build runs in parallel.
+sub faceid_build_node
+{
+	my ($name, $shared_buffers, $mwm) = @_;
+	return faceid_node($name, qq{
+shared_buffers = $shared_buffers
+maintenance_work_mem = $mwm
+max_worker_processes = 8
+max_parallel_workers = 8
+max_parallel_workers_per_gather = 0
+jit = off
+});
 }
 
 # recall@10 of the index on table faces (id, ident, e) against the exact scan
