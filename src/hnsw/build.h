@@ -198,6 +198,7 @@ extern void hnsw_prune_stats_report(void);
 /* build_refine.c */
 extern void hnsw_mem_refine_upper(HnswBuildState *bs, pg_atomic_uint64 *next);
 extern void hnsw_mem_fix_inlinks(HnswBuildState *bs);
+extern void hnsw_mem_report_levels(HnswBuildState *bs);
 extern void hnsw_mem_connect_islands(HnswBuildState *bs);
 
 /* build_write.c */

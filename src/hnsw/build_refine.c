@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 
 #include "build.h"
@@ -173,6 +174,31 @@ hnsw_mem_refine_upper(HnswBuildState *bs, pg_atomic_uint64 *next)
 	pfree(cands);
 	pfree(vecs);
 	elog(DEBUG1, "faceid_hnsw build: upper levels refined%s", next ? " (this participant's share)" : "");
+}
+
+/*
+ * Report at DEBUG1 how many elements each level holds.  The levels above 0
+ * decide which clusters a search looks at, and a parallel build's
+ * interleaving changes how many elements hnsw_should_promote lifts there.
+ */
+void
+hnsw_mem_report_levels(HnswBuildState *bs)
+{
+	int64		nelems = pg_atomic_read_u64(&bs->graph->nelems);
+	int64		onlevel[HNSW_MAX_LEVEL + 1] = {0};
+	StringInfoData buf;
+
+	if (!message_level_is_interesting(DEBUG1))
+		return;
+	for (int64 i = 0; i < nelems; i++)
+		for (int lev = elem(bs, i)->level; lev >= 0; lev--)
+			onlevel[lev]++;
+	initStringInfo(&buf);
+	for (int lev = 0; lev <= bs->graph->entryLevel; lev++)
+		appendStringInfo(&buf, "%s%d: " INT64_FORMAT, lev > 0 ? ", " : "", lev,
+						 onlevel[lev]);
+	elog(DEBUG1, "faceid_hnsw build: elements per level %s", buf.data);
+	pfree(buf.data);
 }
 
 /*

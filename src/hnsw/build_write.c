@@ -376,6 +376,7 @@ hnsw_build_flush(HnswBuildState *bs)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_REFINE);
 		hnsw_mem_refine_upper(bs, NULL);
 	}
+	hnsw_mem_report_levels(bs);
 	hnsw_mem_fix_inlinks(bs);
 	hnsw_mem_connect_islands(bs);
 #ifdef USE_ASSERT_CHECKING

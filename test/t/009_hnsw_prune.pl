@@ -13,6 +13,7 @@
 #  - Serial builds with fast and with full write byte-identical pages.
 #  - A parallel build (two workers) with check: no difference in any
 #    participant.
+#  - Both builds report at DEBUG1 how many elements each level holds.
 #
 # Environment: FACEID_TAP_ROWS, FACEID_DESTDIR (a private `make install
 # DESTDIR=...`, through Debian's extension_destdir).
@@ -77,7 +78,23 @@ SELECT md5(string_agg(md5(substr(get_raw_page('faces_e', b::int), 11)), '' ORDER
 });
 }
 
-my @serial = counts(build('check', 0));
+my $nrows = $node->safe_psql('postgres', 'SELECT count(*) FROM faces');
+
+# The build's DEBUG1 report of elements per level: level 0 holds every
+# row; level 1 at least one photo of each person (hnsw_should_promote
+# lifts one from every tight cluster that has none there).
+sub levels_ok
+{
+	my ($log, $what) = @_;
+	my ($l0, $l1) = $log =~ /elements per level 0: (\d+), 1: (\d+)/;
+	diag "$what: elements per level 0: " . ($l0 // 'none') . ', 1: ' . ($l1 // 'none');
+	is($l0, $nrows, "$what: the report counts every row on level 0");
+	cmp_ok($l1 // 0, '>=', int($rows / 10), "$what: level 1 holds at least one element per person");
+}
+
+my $serial_log = build('check', 0);
+levels_ok($serial_log, 'serial build');
+my @serial = counts($serial_log);
 is(scalar @serial, 1, 'the serial check build reports its counts');
 my ($scratch, $part, $checked) = @{ $serial[0] // [ 0, 0, 0 ] };
 diag "serial, check: $scratch lists pruned from scratch, $part in part, $checked compared";
@@ -94,6 +111,7 @@ is($md5_fast, $md5_full, 'serial builds with the partial and the full re-prune w
 my $par_log = build('check', 2);
 my ($launched) = $par_log =~ /(\d+) of \d+ workers launched/;
 ok(defined $launched && $launched >= 1, 'the parallel check build launched workers (' . ($launched // 'none') . ')');
+levels_ok($par_log, 'parallel build');
 my @par = counts($par_log);
 cmp_ok(scalar @par, '>=', 2, 'the leader and the workers report their counts');
 my $par_checked = 0;
