@@ -12,7 +12,8 @@
 # time and an md5 of the index pages (past each page's LSN and checksum),
 # then the median CPU seconds and the per-round ratios to full (to base
 # when BENCH_VARIANTS, default "fast full" plus base, leaves full out:
-# BENCH_VARIANTS="fast base" compares a branch with main alone).
+# BENCH_VARIANTS="fast base" compares a branch with main alone; "base2"
+# loads FACEID_DESTDIR_BASE2, a third install).
 # FACEID_DESTDIR: the build under test; FACEID_BENCH_PORT: the cluster's port.
 set -euo pipefail
 ROWS="${1:-100000}"
@@ -50,9 +51,10 @@ CPU="(SELECT (split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint) /
 # One build of variant $1: "cpu_s wall_s md5".
 build() {
 	local v="$1" set="SET faceid.hnsw_build_prune = '$1';" opt=""
-	if [ "$v" = base ]; then
+	if [ "$v" = base ] || [ "$v" = base2 ]; then
 		set=""
 		opt="-c extension_destdir=$FACEID_DESTDIR_BASE"
+		[ "$v" = base2 ] && opt="-c extension_destdir=$FACEID_DESTDIR_BASE2"
 	fi
 	PGOPTIONS="$opt" q <<SQL
 $set
