@@ -4,12 +4,13 @@
  *
  * The leader and its workers scan the heap in parallel and insert into one
  * graph in a DSM segment: the BuildGraph header, HNSW_BUILD_LOCKS element
- * locks, the offset table, the vector array and the arena.  An element number and arena
- * space are handed out by atomic counters; an element's lists are read and
- * written under its lock (one at a time: nobody holds two), vectors and
- * heap TIDs are never written after the element is published.  Each
- * participant has its own visited marks.  When the workers are done, the
- * leader alone links islands and writes the pages, as a serial build does.
+ * locks, the offset table, the vector array and the arena.  An element
+ * number and arena space are handed out by atomic counters; an element's
+ * lists are read and written under its lock (one at a time: nobody holds
+ * two), vectors and heap TIDs are never written after the element is
+ * published.  Each participant has its own visited marks.  When the
+ * workers are done, the leader alone links islands and writes the pages,
+ * as a serial build does.
  *
  * The segment is sized up front from the heap (a faceembedding row takes
  * at least 540 bytes of a page) within maintenance_work_mem.  When the
