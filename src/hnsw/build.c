@@ -196,7 +196,6 @@ hnsw_build_state_init(HnswBuildState *bs, Relation heap, Relation index, int m,
 	bs->g.distances = hnsw_mem_distances;
 	bs->g.neighbors = hnsw_mem_neighbors;
 	bs->g.vector = hnsw_mem_vector;
-	bs->g.prefetch = hnsw_mem_prefetch;
 	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "faceid_hnsw build tuple",
 									   ALLOCSET_DEFAULT_SIZES);
 	bs->memLimit = (Size) maintenance_work_mem * 1024;

@@ -185,7 +185,6 @@ extern void hnsw_mem_distances(HnswGraph *g, const float4 *q,
 							   bool *deleted);
 extern int	hnsw_mem_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out);
 extern bool hnsw_mem_vector(HnswGraph *g, uint64 id, float4 *out);
-extern void hnsw_mem_prefetch(HnswGraph *g, uint64 id);
 extern BuildElement *hnsw_mem_element_init(HnswBuildState *bs, Size off,
 										   ItemPointer heaptid, int level);
 extern bool hnsw_mem_add_link(HnswBuildState *bs, uint32 nb, int lev, uint32 x,

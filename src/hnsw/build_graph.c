@@ -61,9 +61,8 @@ static void mem_distances_batch(HnswGraph *g, const float4 *q, HnswCandidate *cs
 /*
  * HnswGraph.distances in memory.  The walk is bound by memory latency (a
  * vector is eight cache lines at a random place of the vector array), so
- * each batch asks for all its vectors first and their misses overlap, and
- * for their offsets too (hnsw_mem_prefetch wants them next).  Only the
- * vectors are read: the build needs no heap TIDs of what it finds, so
+ * each batch asks for all its vectors first and their misses overlap.  Only
+ * the vectors are read: the build needs no heap TIDs of what it finds, so
  * they are left invalid and the elements themselves stay out of the cache.
  */
 void
@@ -75,10 +74,7 @@ hnsw_mem_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 		int			n1 = Min(n, i0 + MEM_PREFETCH_BATCH);
 
 		for (int i = i0; i < n1; i++)
-		{
 			prefetch_vector(elem_vec((HnswBuildState *) g, cs[i].id));
-			__builtin_prefetch(&((HnswBuildState *) g)->offsets[cs[i].id]);
-		}
 		mem_distances_batch(g, q, cs + i0, n1 - i0, ok + i0, deleted + i0);
 	}
 }
@@ -117,31 +113,7 @@ hnsw_mem_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out)
 			out[i] = ids[i];
 	}
 	elem_unlock(bs, id);
-
-	/*
-	 * The search checks the visited marks of these next, branching on each:
-	 * a mispredicted branch would wait for each miss in turn, so ask for
-	 * them all first.
-	 */
-	if (g->epochs)
-		for (int i = 0; i < n; i++)
-			__builtin_prefetch(&g->epochs[out[i]]);
 	return n;
-}
-
-/*
- * HnswGraph.prefetch in memory: ask for the cache lines of id's element that
- * its level-0 list sits in (the header and 2m ids), while the search
- * computes other distances.  Its offset was asked for with its vector.
- */
-void
-hnsw_mem_prefetch(HnswGraph *g, uint64 id)
-{
-	const char *e = (const char *) elem((HnswBuildState *) g, id);
-	Size		bytes = offsetof(BuildElement, ids) + sizeof(uint32) * 2 * g->m;
-
-	for (Size b = 0; b < bytes; b += 64)
-		__builtin_prefetch(e + b);
 }
 
 /* HnswGraph.vector in memory. */

@@ -263,8 +263,6 @@ struct HnswGraph
 	int			(*neighbors) (HnswGraph *g, uint64 id, int lev, uint64 *out);
 	/* copy the vector of id into out; false if id is unreadable */
 	bool		(*vector) (HnswGraph *g, uint64 id, float4 *out);
-	/* optional: a candidate id may be expanded soon, ask for its lists */
-	void		(*prefetch) (HnswGraph *g, uint64 id);
 };
 
 /* The graph on disk */

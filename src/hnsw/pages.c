@@ -209,7 +209,6 @@ hnsw_disk_graph_init(HnswDiskGraph *dg, Relation index,
 	dg->g.distances = disk_distances;
 	dg->g.neighbors = disk_neighbors;
 	dg->g.vector = disk_vector;
-	dg->g.prefetch = NULL;
 	dg->index = index;
 	dg->quant = meta->quant;
 	dg->errMax = meta->errMax;

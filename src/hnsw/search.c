@@ -277,9 +277,6 @@ hnsw_search_run(HnswSearch *s, int ef)
 				e.dist < hnsw_heap_top(&s->result)->dist;
 			if (closer || s->keepPending)
 				hnsw_heap_push(&s->cand, &e);
-			/* it may be expanded soon: its list can arrive meanwhile */
-			if (closer && g->prefetch)
-				g->prefetch(g, e.id);
 			if (deleted)
 				continue;
 			if (closer)
