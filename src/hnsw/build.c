@@ -33,8 +33,12 @@ free_local_graph(HnswBuildState *bs)
 		pfree(bs->arena);
 	if (bs->offsets)
 		pfree(bs->offsets);
+	if (bs->vecsChunk)
+		pfree(bs->vecsChunk);
 	bs->arena = NULL;
 	bs->offsets = NULL;
+	bs->vecs = NULL;
+	bs->vecsChunk = NULL;
 }
 
 /* Spill: write what is built and continue on disk. */
@@ -53,7 +57,10 @@ switch_to_disk(HnswBuildState *bs)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);
 }
 
-/* Bytes a serial build holds for its graph, plus what one tuple may add. */
+/*
+ * Bytes a serial build holds for its graph, plus what one tuple may add.
+ * Like the arena, the vector array counts what is used.
+ */
 static Size
 serial_graph_bytes(HnswBuildState *bs, int level)
 {
@@ -61,7 +68,30 @@ serial_graph_bytes(HnswBuildState *bs, int level)
 
 	return pg_atomic_read_u64(&gr->used) +
 		(Size) (sizeof(uint64) + sizeof(uint32)) * gr->capacity +
+		sizeof(float4) * FI_DIM * (pg_atomic_read_u64(&gr->nelems) + 1) +
 		BuildElementSize(bs->m, level) + BuildElementSize(bs->m, 1);
+}
+
+/*
+ * Give a serial build a vector array of capacity vectors, keeping the first
+ * n.  Each vector starts a cache line, so it is eight lines, not nine.
+ */
+static void
+serial_alloc_vectors(HnswBuildState *bs, int64 capacity, int64 n)
+{
+	/* the first array's context, not the per-tuple one a tuple is added in */
+	MemoryContext cxt = bs->vecsChunk ? GetMemoryChunkContext(bs->vecsChunk) :
+		CurrentMemoryContext;
+	char	   *chunk = MemoryContextAllocExtended(cxt, sizeof(float4) * FI_DIM * capacity +
+												   PG_CACHE_LINE_SIZE, MCXT_ALLOC_HUGE);
+	float4	   *vecs = (float4 *) TYPEALIGN(PG_CACHE_LINE_SIZE, chunk);
+
+	if (n > 0)
+		memcpy(vecs, bs->vecs, sizeof(float4) * FI_DIM * n);
+	if (bs->vecsChunk)
+		pfree(bs->vecsChunk);
+	bs->vecs = vecs;
+	bs->vecsChunk = chunk;
 }
 
 /* Add one tuple to the local graph of a serial build. */
@@ -76,6 +106,7 @@ serial_add(HnswBuildState *bs, const float4 *vec, ItemPointer tid, int level)
 	{
 		gr->capacity *= 2;
 		bs->offsets = repalloc_huge(bs->offsets, sizeof(uint64) * gr->capacity);
+		serial_alloc_vectors(bs, gr->capacity, n);
 		bs->g.epochs = repalloc_huge(bs->g.epochs, sizeof(uint32) * gr->capacity);
 		memset(bs->g.epochs + bs->g.nepochs, 0,
 			   sizeof(uint32) * (gr->capacity - bs->g.nepochs));
@@ -86,7 +117,8 @@ serial_add(HnswBuildState *bs, const float4 *vec, ItemPointer tid, int level)
 	hnsw_arena_reserve(bs, BuildElementSize(bs->m, level) + BuildElementSize(bs->m, 1));
 	hnsw_arena_alloc(bs, BuildElementSize(bs->m, level), &off);
 	pg_atomic_init_u64(&bs->offsets[n], off);
-	hnsw_mem_element_init(bs, off, vec, tid, level);
+	hnsw_mem_element_init(bs, off, tid, level);
+	memcpy(elem_vec(bs, n), vec, sizeof(float4) * FI_DIM);
 	hnsw_mem_insert(bs, (uint32) n);
 	pg_atomic_write_u64(&gr->nelems, n + 1);
 }
@@ -191,6 +223,7 @@ serial_graph_init(HnswBuildState *bs)
 	bs->graph = gr;
 	bs->arena = palloc_extended(gr->arenaSize, MCXT_ALLOC_HUGE);
 	bs->offsets = palloc(sizeof(uint64) * gr->capacity);
+	serial_alloc_vectors(bs, gr->capacity, 0);
 	bs->g.epochs = palloc0(sizeof(uint32) * gr->capacity);
 	bs->g.nepochs = gr->capacity;
 	bs->g.epoch = 0;

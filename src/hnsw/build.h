@@ -27,7 +27,10 @@
  * bit in sorted is set: the list is then in hnsw_sort_candidates' order
  * and is the heuristic's choice over itself, which lets a full list take a
  * new link without choosing again from scratch (build_prune.c).  Every
- * other change of a list clears that bit.
+ * other change of a list clears that bit.  The vector is not here but in
+ * HnswBuildState.vecs, indexed by element number: a search reads the
+ * vectors of many elements and the lists of few, so the lists pack tighter
+ * and a vector's address needs no load of the offset table.
  */
 typedef struct BuildElement
 {
@@ -37,7 +40,6 @@ typedef struct BuildElement
 	uint8		unused;
 	uint16		counts[HNSW_MAX_LEVEL + 1]; /* per level: slots used */
 	uint32		sorted;			/* per level: the kept bits are right */
-	float4		vec[FI_DIM];
 	uint32		ids[FLEXIBLE_ARRAY_MEMBER];
 } BuildElement;
 
@@ -115,6 +117,8 @@ typedef struct HnswBuildState
 
 	BuildGraph *graph;
 	char	   *arena;			/* element i is at arena + offsets[i] */
+	float4	   *vecs;			/* its vector at vecs + i * FI_DIM */
+	char	   *vecsChunk;		/* serial: the allocation vecs is aligned in */
 	pg_atomic_uint64 *offsets;
 	LWLock	   *locks;			/* NULL: serial build, no locking */
 	HnswBuildShared *shared;	/* parallel build only */
@@ -134,6 +138,13 @@ static inline BuildElement *
 elem(HnswBuildState *bs, uint64 id)
 {
 	return (BuildElement *) (bs->arena + pg_atomic_read_u64(&bs->offsets[id]));
+}
+
+/* The vector of element id (written once, before the element is published). */
+static inline float4 *
+elem_vec(HnswBuildState *bs, uint64 id)
+{
+	return bs->vecs + id * FI_DIM;
 }
 
 /* Lock element id's lists (parallel build only). */
@@ -175,7 +186,6 @@ extern void hnsw_mem_distances(HnswGraph *g, const float4 *q,
 extern int	hnsw_mem_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out);
 extern bool hnsw_mem_vector(HnswGraph *g, uint64 id, float4 *out);
 extern BuildElement *hnsw_mem_element_init(HnswBuildState *bs, Size off,
-										   const float4 *vec,
 										   ItemPointer heaptid, int level);
 extern bool hnsw_mem_add_link(HnswBuildState *bs, uint32 nb, int lev, uint32 x,
 							  float4 d, int *indeg, int minin);

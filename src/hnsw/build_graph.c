@@ -60,8 +60,10 @@ static void mem_distances_batch(HnswGraph *g, const float4 *q, HnswCandidate *cs
 
 /*
  * HnswGraph.distances in memory.  The walk is bound by memory latency (a
- * vector is eight cache lines on a random page of the arena), so each batch
- * asks for all its vectors first and their misses overlap.
+ * vector is eight cache lines at a random place of the vector array), so
+ * each batch asks for all its vectors first and their misses overlap.  Only
+ * the vectors are read: the build needs no heap TIDs of what it finds, so
+ * they are left invalid and the elements themselves stay out of the cache.
  */
 void
 hnsw_mem_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
@@ -72,7 +74,7 @@ hnsw_mem_distances(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 		int			n1 = Min(n, i0 + MEM_PREFETCH_BATCH);
 
 		for (int i = i0; i < n1; i++)
-			prefetch_vector(elem((HnswBuildState *) g, cs[i].id)->vec);
+			prefetch_vector(elem_vec((HnswBuildState *) g, cs[i].id));
 		mem_distances_batch(g, q, cs + i0, n1 - i0, ok + i0, deleted + i0);
 	}
 }
@@ -84,12 +86,9 @@ mem_distances_batch(HnswGraph *g, const float4 *q, HnswCandidate *cs, int n,
 {
 	for (int i = 0; i < n; i++)
 	{
-		BuildElement *e = elem((HnswBuildState *) g, cs[i].id);
-
-		/* vec and heaptid never change, not even when the element is promoted */
-		cs[i].dist = fi_distance_sq(q, e->vec);
+		cs[i].dist = fi_distance_sq(q, elem_vec((HnswBuildState *) g, cs[i].id));
 		cs[i].err = 0;
-		cs[i].heaptid = e->heaptid;
+		ItemPointerSetInvalid(&cs[i].heaptid);
 		ok[i] = true;
 		deleted[i] = false;
 	}
@@ -121,14 +120,14 @@ hnsw_mem_neighbors(HnswGraph *g, uint64 id, int lev, uint64 *out)
 bool
 hnsw_mem_vector(HnswGraph *g, uint64 id, float4 *out)
 {
-	memcpy(out, elem((HnswBuildState *) g, id)->vec, sizeof(float4) * FI_DIM);
+	memcpy(out, elem_vec((HnswBuildState *) g, id), sizeof(float4) * FI_DIM);
 	return true;
 }
 
 /* Fill the element at arena offset off: empty lists on levels 0..level. */
 BuildElement *
-hnsw_mem_element_init(HnswBuildState *bs, Size off, const float4 *vec,
-				 ItemPointer heaptid, int level)
+hnsw_mem_element_init(HnswBuildState *bs, Size off, ItemPointer heaptid,
+					  int level)
 {
 	BuildElement *e = (BuildElement *) (bs->arena + off);
 
@@ -138,7 +137,6 @@ hnsw_mem_element_init(HnswBuildState *bs, Size off, const float4 *vec,
 	e->unused = 0;
 	memset(e->counts, 0, sizeof(e->counts));
 	e->sorted = 0;
-	memcpy(e->vec, vec, sizeof(float4) * FI_DIM);
 	return e;
 }
 
@@ -232,7 +230,7 @@ hnsw_mem_add_link(HnswBuildState *bs, uint32 nb, int lev, uint32 x, float4 d,
 	{
 		if (indeg && indeg[nids[k]] <= minin)
 			continue;
-		vecs[ne] = elem(bs, nids[k])->vec;
+		vecs[ne] = elem_vec(bs, nids[k]);
 		owndist[ne] = ndists[k];
 		pos[ne++] = k;
 	}
@@ -277,7 +275,7 @@ hnsw_mem_connect_level(HnswBuildState *bs, uint32 qid, int lev,
 	int			inlinks = 0;
 
 	for (int i = 0; i < nfound; i++)
-		vecs[i] = elem(bs, found[i].id)->vec;
+		vecs[i] = elem_vec(bs, found[i].id);
 	hnsw_select_neighbors_kept(found, vecs, nfound, HnswLevelSlots(bs->m, lev),
 							   chosen, kept);
 	for (int i = 0; i < nfound; i++)
@@ -319,7 +317,7 @@ hnsw_mem_connect_level(HnswBuildState *bs, uint32 qid, int lev,
 /*
  * Give element qid (on level 0 only) a level-1 list too: copy it into a new
  * block of the arena and swing its offset, under its lock.  The old block
- * stays (its vector is still right for a reader that holds it).  NULL when
+ * stays (a reader may still hold it); the vector does not move.  NULL when
  * the arena of a parallel build is full: then qid stays on level 0.
  */
 static BuildElement *
@@ -333,7 +331,7 @@ mem_promote(HnswBuildState *bs, uint32 qid)
 		return NULL;
 	elem_lock(bs, qid, LW_EXCLUSIVE);
 	old = elem(bs, qid);
-	e = hnsw_mem_element_init(bs, off, old->vec, &old->heaptid, 1);
+	e = hnsw_mem_element_init(bs, off, &old->heaptid, 1);
 	e->counts[0] = old->counts[0];
 	e->sorted = old->sorted & 1;
 	memcpy(e->ids, old->ids, sizeof(uint32) * 2 * bs->m);
@@ -418,10 +416,10 @@ hnsw_mem_insert(HnswBuildState *bs, uint32 qid)
 	}
 	top = Min(q->level, entryLevel);
 	eps = palloc(sizeof(uint64) * (bs->efConstruction + 1));
-	eps[0] = ep1 = hnsw_descend(&bs->g, q->vec, entry, entryLevel, top);
+	eps[0] = ep1 = hnsw_descend(&bs->g, elem_vec(bs, qid), entry, entryLevel, top);
 	for (int lev = top; lev >= 0; lev--)
 	{
-		nfound = hnsw_search_level(&bs->g, q->vec, eps, neps, lev,
+		nfound = hnsw_search_level(&bs->g, elem_vec(bs, qid), eps, neps, lev,
 								   bs->efConstruction, found);
 		if (bs->locks)
 			nfound = hnsw_mem_drop_self(found, nfound, qid);
@@ -447,7 +445,7 @@ hnsw_mem_insert(HnswBuildState *bs, uint32 qid)
 			q = p;
 			if (entryLevel >= 1)
 			{
-				nfound = hnsw_search_level(&bs->g, q->vec, &ep1, 1, 1,
+				nfound = hnsw_search_level(&bs->g, elem_vec(bs, qid), &ep1, 1, 1,
 										   bs->efConstruction, found);
 				if (bs->locks)
 					nfound = hnsw_mem_drop_self(found, nfound, qid);

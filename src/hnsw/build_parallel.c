@@ -4,12 +4,13 @@
  *
  * The leader and its workers scan the heap in parallel and insert into one
  * graph in a DSM segment: the BuildGraph header, HNSW_BUILD_LOCKS element
- * locks, the offset table and the arena.  An element number and arena
- * space are handed out by atomic counters; an element's lists are read and
- * written under its lock (one at a time: nobody holds two), vectors and
- * heap TIDs are never written after the element is published.  Each
- * participant has its own visited marks.  When the workers are done, the
- * leader alone links islands and writes the pages, as a serial build does.
+ * locks, the offset table, the vector array and the arena.  An element
+ * number and arena space are handed out by atomic counters; an element's
+ * lists are read and written under its lock (one at a time: nobody holds
+ * two), vectors and heap TIDs are never written after the element is
+ * published.  Each participant has its own visited marks.  When the
+ * workers are done, the leader alone links islands and writes the pages,
+ * as a serial build does.
  *
  * The segment is sized up front from the heap (a faceembedding row takes
  * at least 540 bytes of a page) within maintenance_work_mem.  When the
@@ -45,14 +46,22 @@
 /* The lock tranche of this backend's parallel builds (0: none yet). */
 static int	hnsw_build_tranche = 0;
 
-/* Offsets in the graph chunk: locks, offset table, arena; returns its size. */
+/* Bytes of the vector array for capacity elements. */
+#define VectorsSize(capacity)	((Size) (capacity) * sizeof(float4) * FI_DIM)
+
+/*
+ * Offsets in the graph chunk: locks, offset table, vector array (with a
+ * cache line of room to start it on one: graph_attach), arena; returns its
+ * size.
+ */
 static Size
 graph_layout(int64 capacity, Size arenaSize, Size *locksOff, Size *offsetsOff,
-			 Size *arenaOff)
+			 Size *vecsOff, Size *arenaOff)
 {
 	*locksOff = MAXALIGN(sizeof(BuildGraph));
 	*offsetsOff = *locksOff + MAXALIGN(sizeof(LWLock) * HNSW_BUILD_LOCKS);
-	*arenaOff = *offsetsOff + MAXALIGN(sizeof(pg_atomic_uint64) * capacity);
+	*vecsOff = *offsetsOff + MAXALIGN(sizeof(pg_atomic_uint64) * capacity);
+	*arenaOff = *vecsOff + PG_CACHE_LINE_SIZE + VectorsSize(capacity);
 	return *arenaOff + arenaSize;
 }
 
@@ -63,12 +72,16 @@ graph_attach(HnswBuildState *bs, char *base)
 	BuildGraph *gr = (BuildGraph *) base;
 	Size		locksOff;
 	Size		offsetsOff;
+	Size		vecsOff;
 	Size		arenaOff;
 
-	graph_layout(gr->capacity, gr->arenaSize, &locksOff, &offsetsOff, &arenaOff);
+	graph_layout(gr->capacity, gr->arenaSize, &locksOff, &offsetsOff, &vecsOff,
+				 &arenaOff);
 	bs->graph = gr;
 	bs->locks = (LWLock *) (base + locksOff);
 	bs->offsets = (pg_atomic_uint64 *) (base + offsetsOff);
+	/* segments are mapped page-aligned: every participant agrees on this */
+	bs->vecs = (float4 *) TYPEALIGN(PG_CACHE_LINE_SIZE, base + vecsOff);
 	bs->arena = base + arenaOff;
 	LWLockRegisterTranche(gr->tranche, "faceid_hnsw_build");
 	bs->g.epochs = palloc_extended(sizeof(uint32) * gr->capacity,
@@ -90,25 +103,28 @@ graph_plan(HnswBuildState *bs, int64 *capacity, Size *arenaSize)
 	Size		elemSize = BuildElementSize(bs->m, 0);
 	/* upper levels and promoted copies (4m slots on level 1): half more */
 	Size		perElem = elemSize + elemSize / 2;
+	/* what each slot of the capacity costs besides the arena */
+	Size		perSlot = sizeof(pg_atomic_uint64) + VectorsSize(1);
 	Size		fixed;
 	Size		offsetsOff;
+	Size		vecsOff;
 	Size		arenaOff;
 	double		expected = bs->heap->rd_rel->reltuples;
 	int64		cap;
+	Size		tables;
 
-	graph_layout(0, 0, &fixed, &offsetsOff, &arenaOff);
+	graph_layout(0, 0, &fixed, &offsetsOff, &vecsOff, &arenaOff);
 	fixed = arenaOff;
 	if (expected <= 0 || expected > maxTuples)
 		expected = maxTuples;
 	if (bs->memLimit <= fixed ||
-		fixed + expected * (perElem + sizeof(pg_atomic_uint64)) > bs->memLimit)
+		fixed + expected * (perElem + perSlot) > bs->memLimit)
 		return false;
-	cap = Min(maxTuples, (int64) ((bs->memLimit - fixed) /
-								  (elemSize + sizeof(pg_atomic_uint64))));
+	cap = Min(maxTuples, (int64) ((bs->memLimit - fixed) / (elemSize + perSlot)));
 	cap = Min(cap, (int64) PG_UINT32_MAX);
 	*capacity = cap;
-	*arenaSize = Min(bs->memLimit - fixed - MAXALIGN(sizeof(pg_atomic_uint64) * cap),
-					 (Size) cap * perElem);
+	tables = graph_layout(cap, 0, &fixed, &offsetsOff, &vecsOff, &arenaOff);
+	*arenaSize = Min(bs->memLimit - tables, (Size) cap * perElem);
 	return true;
 }
 
@@ -166,6 +182,7 @@ hnsw_build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 	Size		graphSize;
 	Size		locksOff;
 	Size		offsetsOff;
+	Size		vecsOff;
 	Size		arenaOff;
 	int64		capacity;
 	Size		arenaSize;
@@ -178,7 +195,8 @@ hnsw_build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 
 	if (!graph_plan(bs, &capacity, &arenaSize))
 		return false;
-	graphSize = graph_layout(capacity, arenaSize, &locksOff, &offsetsOff, &arenaOff);
+	graphSize = graph_layout(capacity, arenaSize, &locksOff, &offsetsOff, &vecsOff,
+							 &arenaOff);
 	if (hnsw_build_tranche == 0)
 		hnsw_build_tranche = LWLockNewTrancheId();
 
@@ -279,6 +297,7 @@ hnsw_build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 	bs->graph = NULL;
 	bs->arena = NULL;
 	bs->offsets = NULL;
+	bs->vecs = NULL;
 	bs->shared = NULL;
 
 	if (IsMVCCSnapshot(snapshot))
@@ -383,7 +402,8 @@ hnsw_build_parallel_add(HnswBuildState *bs, const float4 *vec, ItemPointer tid, 
 		pg_atomic_write_u32(&gr->full, 1);
 		return false;
 	}
-	hnsw_mem_element_init(bs, off, vec, tid, level);
+	hnsw_mem_element_init(bs, off, tid, level);
+	memcpy(elem_vec(bs, n), vec, sizeof(float4) * FI_DIM);
 	pg_atomic_write_u64(&bs->offsets[n], off);
 	hnsw_mem_insert(bs, (uint32) n);
 	return true;

@@ -91,14 +91,14 @@ gather_candidates(HnswBuildState *bs, BuildElement *e, int lev, uint32 q,
 		{
 			cands[k].id = q;
 			cands[k].dist = d;
-			vecs[k] = elem(bs, q)->vec;
+			vecs[k] = elem_vec(bs, q);
 			wasKept[k++] = false;
 		}
 		if (i == n)
 			break;
 		cands[k].id = ids[i];
 		cands[k].dist = dists[i];
-		vecs[k] = elem(bs, ids[i])->vec;
+		vecs[k] = elem_vec(bs, ids[i]);
 		wasKept[k++] = elem_kept(e, bs->m, start + i);
 	}
 	return k;

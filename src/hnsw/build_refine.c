@@ -66,7 +66,6 @@ hnsw_mem_connect_islands(HnswBuildState *bs)
 		nreached = mem_reach(bs, (uint32) gr->entry, reached, queue);
 		for (int64 i = 0; i < nelems && nreached < nelems; i++)
 		{
-			BuildElement *e = elem(bs, i);
 			uint64		ep;
 			int			n;
 			int			r = -1;
@@ -74,8 +73,8 @@ hnsw_mem_connect_islands(HnswBuildState *bs)
 			if (reached[i])
 				continue;
 			CHECK_FOR_INTERRUPTS();
-			ep = hnsw_descend(&bs->g, e->vec, gr->entry, gr->entryLevel, 0);
-			n = hnsw_search_level(&bs->g, e->vec, &ep, 1, 0, bs->efConstruction,
+			ep = hnsw_descend(&bs->g, elem_vec(bs, i), gr->entry, gr->entryLevel, 0);
+			n = hnsw_search_level(&bs->g, elem_vec(bs, i), &ep, 1, 0, bs->efConstruction,
 								  bs->found);
 			for (int j = 0; j < n && r < 0; j++)
 				if (reached[bs->found[j].id])
@@ -85,7 +84,7 @@ hnsw_mem_connect_islands(HnswBuildState *bs)
 							   bs->found[r].dist);
 			else
 				hnsw_mem_force_link(bs, (uint32) gr->entry, 0, (uint32) i,
-							   fi_distance_sq(e->vec, elem(bs, gr->entry)->vec));
+							   fi_distance_sq(elem_vec(bs, i), elem_vec(bs, gr->entry)));
 			fixed++;
 			nreached += mem_reach(bs, (uint32) i, reached, queue);
 		}
@@ -117,8 +116,8 @@ mem_refine_element(HnswBuildState *bs, uint32 x, HnswCandidate *cands,
 	for (int lev = e->level; lev >= 1; lev--)
 	{
 		int			start = HnswLevelStart(bs->m, lev);
-		uint64		ep = hnsw_descend(&bs->g, e->vec, gr->entry, gr->entryLevel, lev);
-		int			n = hnsw_search_level(&bs->g, e->vec, &ep, 1, lev,
+		uint64		ep = hnsw_descend(&bs->g, elem_vec(bs, x), gr->entry, gr->entryLevel, lev);
+		int			n = hnsw_search_level(&bs->g, elem_vec(bs, x), &ep, 1, lev,
 										  bs->efConstruction, cands);
 
 		n = hnsw_mem_drop_self(cands, n, x);
@@ -138,7 +137,7 @@ mem_refine_element(HnswBuildState *bs, uint32 x, HnswCandidate *cands,
 		elem_unlock(bs, x);
 		n = Min(n, maxc);
 		for (int k = 0; k < n; k++)
-			vecs[k] = elem(bs, cands[k].id)->vec;
+			vecs[k] = elem_vec(bs, cands[k].id);
 		hnsw_sort_candidates(cands, vecs, n, HNSW_INVALID_ID, (uint64) x);
 		hnsw_mem_connect_level(bs, x, lev, cands, n);
 	}

@@ -272,10 +272,10 @@ fit_quant(HnswBuildState *bs, int64 nelems, HnswQuant *qz)
 	float4		max[FI_DIM];
 
 	for (int d = 0; d < FI_DIM; d++)
-		min[d] = max[d] = elem(bs, 0)->vec[d];
+		min[d] = max[d] = elem_vec(bs, 0)[d];
 	for (int64 i = 0; i < nelems; i++)
 	{
-		const float4 *v = elem(bs, i)->vec;
+		const float4 *v = elem_vec(bs, i);
 
 		for (int d = 0; d < FI_DIM; d++)
 		{
@@ -294,9 +294,10 @@ fit_quant(HnswBuildState *bs, int64 nelems, HnswQuant *qz)
 
 /* Form the on-disk tuple of an element in memory. */
 static HnswElementTuple
-mem_element_tuple(HnswBuildState *bs, const HnswQuant *qz, BuildElement *e,
+mem_element_tuple(HnswBuildState *bs, const HnswQuant *qz, uint64 id,
 				  Size *size)
 {
+	BuildElement *e = elem(bs, id);
 	HnswElementTuple tup;
 
 	*size = HnswElementTupleSize(bs->m, e->level);
@@ -305,7 +306,7 @@ mem_element_tuple(HnswBuildState *bs, const HnswQuant *qz, BuildElement *e,
 	tup->deleted = 0;
 	tup->unused = 0;
 	tup->heaptid = e->heaptid;
-	hnsw_quant_encode(qz, e->vec, tup->code, &tup->err);
+	hnsw_quant_encode(qz, elem_vec(bs, id), tup->code, &tup->err);
 	for (int lev = 0; lev <= e->level; lev++)
 	{
 		int			start = HnswLevelStart(bs->m, lev);
@@ -410,7 +411,7 @@ hnsw_build_flush(HnswBuildState *bs)
 			page = BufferGetPage(buf);
 			hnsw_init_page(page, 0);
 		}
-		tup = mem_element_tuple(bs, &qz, e, &size);
+		tup = mem_element_tuple(bs, &qz, order[k], &size);
 		errMax = Max(errMax, tup->err);
 		if (PageAddItem(page, (Item) tup, size, InvalidOffsetNumber, false, false)
 			!= HnswIdOffset(e->diskid))

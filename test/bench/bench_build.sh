@@ -10,7 +10,10 @@
 # (extension_destdir per connection).  Reports per build the backend's CPU
 # time (from /proc: the machine is shared, wall time is noisy), the wall
 # time and an md5 of the index pages (past each page's LSN and checksum),
-# then the median CPU seconds and the per-round ratios to full.
+# then the median CPU seconds and the per-round ratios to full (to base
+# when BENCH_VARIANTS, default "fast full" plus base, leaves full out:
+# BENCH_VARIANTS="fast base" compares a branch with main alone; "base2"
+# loads FACEID_DESTDIR_BASE2, a third install).
 # FACEID_DESTDIR: the build under test; FACEID_BENCH_PORT: the cluster's port.
 set -euo pipefail
 ROWS="${1:-100000}"
@@ -32,17 +35,20 @@ CREATE TABLE faces (id int, ident int, e faceembedding) WITH (autovacuum_enabled
 VACUUM ANALYZE faces;
 SQL
 
-variants=(fast full)
-[ -n "${FACEID_DESTDIR_BASE:-}" ] && variants+=(base)
+read -r -a variants <<<"${BENCH_VARIANTS:-fast full}"
+[ -n "${FACEID_DESTDIR_BASE:-}" ] && [[ " ${variants[*]} " != *" base "* ]] && variants+=(base)
+ref=full
+[[ " ${variants[*]} " != *" full "* ]] && ref=base
 CPU="(SELECT (split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint) / 100.0
         FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') s)"
 
 # One build of variant $1: "cpu_s wall_s md5".
 build() {
 	local v="$1" set="SET faceid.hnsw_build_prune = '$1';" opt=""
-	if [ "$v" = base ]; then
+	if [ "$v" = base ] || [ "$v" = base2 ]; then
 		set=""
 		opt="-c extension_destdir=$FACEID_DESTDIR_BASE"
+		[ "$v" = base2 ] && opt="-c extension_destdir=$FACEID_DESTDIR_BASE2"
 	fi
 	PGOPTIONS="$opt" q <<SQL
 $set
@@ -69,7 +75,7 @@ for v in "${variants[@]}"; do
 	med=$(for r in $(seq "$ROUNDS"); do echo "${cpu[$v,$r]}"; done | sort -g |
 		awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 	ratios=$(for r in $(seq "$ROUNDS"); do
-		awk -v a="${cpu[$v,$r]}" -v b="${cpu[full,$r]}" 'BEGIN {printf "%.3f ", a / b}'
+		awk -v a="${cpu[$v,$r]}" -v b="${cpu[$ref,$r]}" 'BEGIN {printf "%.3f ", a / b}'
 	done)
-	echo "$v: median cpu $med s; per round / full: $ratios"
+	echo "$v: median cpu $med s; per round / $ref: $ratios"
 done
