@@ -39,8 +39,7 @@ read -r -a variants <<<"${BENCH_VARIANTS:-fast full}"
 [ -n "${FACEID_DESTDIR_BASE:-}" ] && [[ " ${variants[*]} " != *" base "* ]] && variants+=(base)
 ref=full
 [[ " ${variants[*]} " != *" full "* ]] && ref=base
-CPU="(SELECT (split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint) / 100.0
-        FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') s)"
+CPU="($BACKEND_CPU_MS / 1000.0)"
 
 # One build of variant $1: "cpu_s wall_s md5".
 build() {

@@ -51,7 +51,7 @@ if [ -z "${PGHOST:-}" ] || [ -z "${FACEID_IN_VENV:-}" ]; then
 fi
 DATA="$FACEID_BENCH_DATA"
 
-q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
+. "$HERE/benchlib.sh"
 
 # Wall time (ms) of one statement, after optional SET statements.
 time_ms() {
@@ -59,15 +59,11 @@ time_ms() {
 	q -c "$pre" -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
 }
 
-# CPU time (ms, user + system) the backend has used so far, from /proc.
-CPU_MS="(SELECT (split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint) * 1000.0 / $(getconf CLK_TCK)
-	FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') s)"
-
 # "wall_ms cpu_ms" of one statement, after optional SET statements.
 time_cpu_ms() {
 	local pre="$1" sql="$2"
-	q -c "$pre" -c "CREATE TEMP TABLE cpu0 AS SELECT $CPU_MS AS t" -c '\timing on' -c "$sql" \
-		-c '\timing off' -c "SELECT 'cpu ' || round($CPU_MS - t, 1) FROM cpu0" |
+	q -c "$pre" -c "CREATE TEMP TABLE cpu0 AS SELECT $BACKEND_CPU_MS AS t" -c '\timing on' -c "$sql" \
+		-c '\timing off' -c "SELECT 'cpu ' || round($BACKEND_CPU_MS - t, 1) FROM cpu0" |
 		awk '/^Time: / && !w {w = $2} /^cpu / {c = $2} END {print w, c}'
 }
 

@@ -24,18 +24,18 @@ shift 2
 EFS=("$@")
 : "${A_INDEX:?} ${B_INDEX:?} ${A_DEST:?} ${B_DEST:?}"
 
-CPU_MS="(SELECT (split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint) * 1000.0 / 100 FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') s)"
+. "$(dirname "$0")/benchlib.sh"
 
 # psql with faceid from $1
-q() {
+qd() {
 	local dest=$1
 	shift
 	PGOPTIONS="-c extension_destdir=$dest" psql -X -qAt -v ON_ERROR_STOP=1 "$@"
 }
 
 for set in known unknown; do
-	if [ "$(q "$B_DEST" -c "SELECT to_regclass('pages_truth_${TABLE}_$set') IS NULL")" = t ]; then
-		q "$B_DEST" -c "SET enable_indexscan = off" -c "CREATE TABLE pages_truth_${TABLE}_$set AS
+	if [ "$(qd "$B_DEST" -c "SELECT to_regclass('pages_truth_${TABLE}_$set') IS NULL")" = t ]; then
+		qd "$B_DEST" -c "SET enable_indexscan = off" -c "CREATE TABLE pages_truth_${TABLE}_$set AS
 			SELECT q.qid, ARRAY(SELECT id FROM $TABLE ORDER BY e <-> q.e LIMIT 10) AS ids FROM $set q"
 	fi
 done
@@ -44,11 +44,11 @@ done
 round() {
 	local v=$1 ef=$2 set=$3 dest index other
 	if [ "$v" = A ]; then dest=$A_DEST index=$A_INDEX other=$B_INDEX; else dest=$B_DEST index=$B_INDEX other=$A_INDEX; fi
-	q "$dest" -c "BEGIN" -c "DROP INDEX $other" -c "SET faceid.ef_search = $ef" \
+	qd "$dest" -c "BEGIN" -c "DROP INDEX $other" -c "SET faceid.ef_search = $ef" \
 		-c "SET enable_seqscan = off" \
-		-c "CREATE TEMP TABLE cpu0 AS SELECT $CPU_MS AS t" \
+		-c "CREATE TEMP TABLE cpu0 AS SELECT $BACKEND_CPU_MS AS t" \
 		-c "CREATE TEMP TABLE res AS SELECT q.qid, q.ident, ARRAY(SELECT id FROM $TABLE ORDER BY e <-> q.e LIMIT 10) AS ids FROM $set q" \
-		-c "SELECT '$v $index ef=$ef $set cpu_ms ' || round(($CPU_MS - t) / (SELECT count(*) FROM $set), 3) FROM cpu0" \
+		-c "SELECT '$v $index ef=$ef $set cpu_ms ' || round(($BACKEND_CPU_MS - t) / (SELECT count(*) FROM $set), 3) FROM cpu0" \
 		-c "SELECT 'top1 ' || coalesce(round(avg((f.ident = r.ident)::int), 4)::text, '-') FROM res r JOIN $TABLE f ON f.id = r.ids[1] WHERE '$set' = 'known'" \
 		-c "SELECT 'recall10 ' || round(avg(cardinality(ARRAY(SELECT unnest(r.ids) INTERSECT SELECT unnest(t.ids)))) / 10.0, 4) FROM res r JOIN pages_truth_${TABLE}_$set t USING (qid)" \
 		-c "ROLLBACK" | tr '\n' ' '
@@ -59,7 +59,7 @@ round() {
 pages() {
 	local index=$1 ef=$2 set=$3 other
 	if [ "$index" = "$A_INDEX" ]; then other=$B_INDEX; else other=$A_INDEX; fi
-	q "$B_DEST" -c "BEGIN" -c "DROP INDEX $other" -c "SET faceid.ef_search = $ef" \
+	qd "$B_DEST" -c "BEGIN" -c "DROP INDEX $other" -c "SET faceid.ef_search = $ef" \
 		-c "SET enable_seqscan = off" -c "SET client_min_messages = debug1" \
 		-c "SELECT sum(cardinality(ARRAY(SELECT id FROM $TABLE ORDER BY e <-> q.e LIMIT 10))) FROM $set q" \
 		-c "ROLLBACK" 2>&1 >/dev/null |

@@ -34,6 +34,12 @@ bench_in_venv_index() {
 	exec pg_virtualenv -t -v 15 "${opts[@]}" bash "$script" "$@"
 }
 
+# SQL for the CPU time (ms, user + system) this backend has used so far,
+# from /proc: on a shared machine it suffers less from the neighbours than
+# the wall clock.
+BACKEND_CPU_MS="(SELECT (split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint) * 1000.0 / $(getconf CLK_TCK)
+	FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') s)"
+
 # psql, unaligned and quiet, stopping at the first error.
 q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
 
